@@ -1,0 +1,547 @@
+"""StudySpec JSON: validation, the tree of (conditional) parameters, and values typed by the spec.
+
+No Keras here: the client checks a spec with :func:`validate_study_spec` before sending it, and
+the embedded server checks what it receives with the same function, so both sides name the same
+field in the same words. :mod:`vizier_keras.convert` builds specs from KerasTuner objects.
+
+Example::
+
+    spec = {
+        "metrics": [{"metricId": "val_loss", "goal": "MINIMIZE"}],
+        "parameters": [{"parameterId": "lr", "doubleValueSpec": {"minValue": 1e-4,
+                        "maxValue": 1e-1}, "scaleType": "UNIT_LOG_SCALE"}],
+    }
+    validate_study_spec(spec)                 # raises ValidationError naming the field
+    [node.id for node in parameter_nodes(spec)]   # ['lr']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vizier_keras import wire
+from vizier_keras.errors import ValidationError
+
+__all__ = [
+    "CATEGORICAL",
+    "DISCRETE",
+    "DOUBLE",
+    "INTEGER",
+    "ParameterNode",
+    "active_parameters",
+    "decode_value",
+    "encode_value",
+    "parameter_nodes",
+    "parameter_type",
+    "validate_parameter_spec",
+    "validate_study",
+    "validate_study_spec",
+]
+
+DOUBLE, INTEGER, DISCRETE, CATEGORICAL = "DOUBLE", "INTEGER", "DISCRETE", "CATEGORICAL"
+
+_VALUE_SPEC_KEYS = {
+    "doubleValueSpec": DOUBLE,
+    "integerValueSpec": INTEGER,
+    "discreteValueSpec": DISCRETE,
+    "categoricalValueSpec": CATEGORICAL,
+}
+# The condition field that a child must use under a parent of each type.
+_CONDITION_KEYS = {
+    INTEGER: "parentIntValues",
+    DISCRETE: "parentDiscreteValues",
+    CATEGORICAL: "parentCategoricalValues",
+}
+_STUDY_FIELDS = {"name", "displayName", "studySpec", "state", "createTime", "inactiveReason"}
+_SPEC_FIELDS = {
+    "metrics", "parameters", "algorithm", "observationNoise", "measurementSelectionType",
+    "medianAutomatedStoppingSpec", "decayCurveStoppingSpec", "convexAutomatedStoppingSpec",
+    "studyStoppingConfig",
+}
+_STOPPING_SPECS = ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec",
+                   "convexAutomatedStoppingSpec")
+_PARAMETER_FIELDS = {"parameterId", "scaleType", "conditionalParameterSpecs", *_VALUE_SPEC_KEYS}
+_MAX_DISCRETE_VALUES = 1000
+_DISCRETE_EPSILON = 1e-10
+
+
+# --------------------------------------------------------------------------- small checks
+
+def _mapping(path: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValidationError(path, value, "must be a JSON object")
+    return value
+
+
+def _no_unknown(path: str, value: Mapping[str, Any], known: Iterable[str]) -> None:
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ValidationError(f"{path}.{unknown[0]}", value[unknown[0]],
+                              f"is not a field of this message (known: {', '.join(sorted(known))})")
+
+
+def _list(path: str, value: Any, *, non_empty: bool = True) -> Sequence[Any]:
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(path, value, "must be a list")
+    if non_empty and not value:
+        raise ValidationError(path, value, "must not be empty")
+    return value
+
+
+def _number(path: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(path, value, "must be a number")
+    if not math.isfinite(value):
+        raise ValidationError(path, value, "must be finite")
+    return float(value)
+
+
+def _bool(path: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(path, value, "must be true or false")
+    return value
+
+
+def _string(path: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(path, value, "must be a string")
+    return value
+
+
+# --------------------------------------------------------------------------- the parameter tree
+
+def parameter_type(spec: Mapping[str, Any], path: str = "parameter") -> str:
+    """``DOUBLE``, ``INTEGER``, ``DISCRETE`` or ``CATEGORICAL``: which value spec is set."""
+    present = [key for key in _VALUE_SPEC_KEYS if key in spec]
+    if len(present) != 1:
+        raise ValidationError(
+            path, spec.get("parameterId"),
+            "must set exactly one of doubleValueSpec, integerValueSpec, discreteValueSpec, "
+            f"categoricalValueSpec (found {', '.join(present) or 'none'})")
+    return _VALUE_SPEC_KEYS[present[0]]
+
+
+@dataclass(frozen=True)
+class ParameterNode:
+    """One parameter of a StudySpec, where it stands in the tree of conditions.
+
+    Attributes:
+        spec: The ParameterSpec message (with its children left in it).
+        path: Its field path, for messages: ``studySpec.parameters[1].conditionalParameterSpecs[0]
+            .parameterSpec``.
+        parent: The node it is conditional on, or None at the top level.
+        parent_values: The parent's values that make it active, typed as :func:`decode_value`
+            types them (empty at the top level).
+    """
+
+    spec: Mapping[str, Any] = field(repr=False)
+    path: str
+    parent: ParameterNode | None = None
+    parent_values: tuple[Any, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return str(self.spec["parameterId"])
+
+    @property
+    def type(self) -> str:
+        return parameter_type(self.spec, self.path)
+
+    @property
+    def scale(self) -> str | None:
+        return self.spec.get("scaleType")
+
+    def feasible(self, value: Any) -> bool:
+        """Whether a typed value lies in this parameter's domain."""
+        return _feasible(self.spec, self.type, value)
+
+
+def parameter_nodes(spec: Mapping[str, Any], path: str = "studySpec") -> list[ParameterNode]:
+    """Every parameter of a StudySpec, parents before their children (depth first)."""
+    out: list[ParameterNode] = []
+
+    def visit(pspec: Mapping[str, Any], where: str, parent: ParameterNode | None,
+              values: tuple[Any, ...]) -> None:
+        node = ParameterNode(pspec, where, parent, values)
+        out.append(node)
+        for j, child in enumerate(pspec.get("conditionalParameterSpecs", ()) or ()):
+            cpath = f"{where}.conditionalParameterSpecs[{j}]"
+            key = _CONDITION_KEYS.get(node.type)
+            raw = ((child.get(key) or {}).get("values", ())) if key else ()
+            typed = tuple(_decode_condition_value(node, v) for v in raw)
+            visit(child.get("parameterSpec", {}), f"{cpath}.parameterSpec", node, typed)
+
+    for i, pspec in enumerate(spec.get("parameters", ()) or ()):
+        visit(pspec, f"{path}.parameters[{i}]", None, ())
+    return out
+
+
+def _decode_condition_value(parent: ParameterNode, raw: Any) -> Any:
+    if parent.type == INTEGER:
+        return wire.parse_int64(raw, f"{parent.path}.parentIntValues")
+    if parent.type == DISCRETE:
+        return float(raw)
+    return raw
+
+
+def active_parameters(spec: Mapping[str, Any], values: Mapping[str, Any]) -> list[ParameterNode]:
+    """The parameters active under ``values`` (id -> typed value): a child is active when its
+    parent is active and the parent's value is among the child's parent values."""
+    active: list[ParameterNode] = []
+    chosen: dict[int, bool] = {}
+    for node in parameter_nodes(spec):
+        if node.parent is None:
+            on = True
+        else:
+            on = chosen.get(id(node.parent), False) and node.parent.id in values and any(
+                _same(node.parent.type, values[node.parent.id], v) for v in node.parent_values)
+        chosen[id(node)] = on
+        if on:
+            active.append(node)
+    return active
+
+
+def _same(kind: str, a: Any, b: Any) -> bool:
+    if kind == DISCRETE:
+        return abs(float(a) - float(b)) <= _DISCRETE_EPSILON
+    if kind == INTEGER:
+        return int(a) == int(b)
+    return a == b
+
+
+# --------------------------------------------------------------------------- typed values
+
+def decode_value(spec: Mapping[str, Any], raw: Any, path: str = "value") -> int | float | str:
+    """A trial's raw JSON value typed by its ParameterSpec.
+
+    INTEGER gives an ``int`` (Vertex sends a double), DOUBLE and DISCRETE a ``float``,
+    CATEGORICAL a ``str``. The value is not checked against the domain; see
+    :meth:`ParameterNode.feasible`.
+
+    Raises:
+        ValidationError: The value's JSON type does not fit the parameter's type.
+    """
+    kind = parameter_type(spec, path)
+    if kind == CATEGORICAL:
+        if not isinstance(raw, str):
+            raise ValidationError(path, raw, "must be a string for a CATEGORICAL parameter")
+        return raw
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ValidationError(path, raw, f"must be a number for a {kind} parameter")
+    if not math.isfinite(raw):
+        raise ValidationError(path, raw, "must be finite")
+    if kind == INTEGER:
+        if abs(raw - round(raw)) > 1e-6:
+            raise ValidationError(path, raw, "must be a whole number for an INTEGER parameter")
+        return round(raw)
+    return float(raw)
+
+
+def encode_value(spec: Mapping[str, Any], value: Any, path: str = "value") -> int | float | str:
+    """The JSON value to send for a typed value of a ParameterSpec."""
+    kind = parameter_type(spec, path)
+    if kind == CATEGORICAL:
+        if not isinstance(value, str):
+            raise ValidationError(path, value, "must be a string for a CATEGORICAL parameter")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValidationError(path, value, f"must be a finite number for a {kind} parameter")
+    return int(value) if kind == INTEGER else float(value)
+
+
+def _feasible(spec: Mapping[str, Any], kind: str, value: Any) -> bool:
+    if kind == CATEGORICAL:
+        return value in spec["categoricalValueSpec"].get("values", ())
+    if kind == DISCRETE:
+        return any(abs(float(value) - v) <= _DISCRETE_EPSILON
+                   for v in spec["discreteValueSpec"].get("values", ()))
+    key = "integerValueSpec" if kind == INTEGER else "doubleValueSpec"
+    bounds = spec[key]
+    lo = wire.parse_int64(bounds["minValue"]) if kind == INTEGER else float(bounds["minValue"])
+    hi = wire.parse_int64(bounds["maxValue"]) if kind == INTEGER else float(bounds["maxValue"])
+    if kind == INTEGER and float(value) != int(value):
+        return False
+    return lo <= value <= hi
+
+
+# --------------------------------------------------------------------------- validation
+
+def validate_study(study: Any, path: str = "study") -> None:
+    """Check a Study message as a create request carries it (displayName and studySpec).
+
+    Raises:
+        ValidationError: naming the first offending field.
+    """
+    study = _mapping(path, study)
+    _no_unknown(path, study, _STUDY_FIELDS)
+    name = study.get("displayName")
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"{path}.displayName", name, "must be a non-empty string")
+    if len(name) > 128:
+        raise ValidationError(f"{path}.displayName", name, "must be at most 128 characters")
+    if "studySpec" not in study:
+        raise ValidationError(f"{path}.studySpec", None, "is required")
+    validate_study_spec(study["studySpec"], f"{path}.studySpec")
+
+
+def validate_study_spec(spec: Any, path: str = "studySpec") -> None:
+    """Check a StudySpec the way Vertex AI Vizier does, before it is sent or stored.
+
+    Checks field names (no unknown fields), types, enum names, that metrics and parameters are
+    present with unique, whitespace-free ids, that every value spec is well formed (bounds in
+    order, defaults inside, discrete values increasing and at most 1,000, log scales positive),
+    and that every conditional parameter uses the condition field of its parent's type with
+    values from the parent's domain. At most one automated stopping spec may be set.
+
+    Raises:
+        ValidationError: naming the first offending field and its value.
+    """
+    spec = _mapping(path, spec)
+    _no_unknown(path, spec, _SPEC_FIELDS)
+
+    metrics = _list(f"{path}.metrics", spec.get("metrics"))
+    metric_ids: set[str] = set()
+    for i, metric in enumerate(metrics):
+        mpath = f"{path}.metrics[{i}]"
+        metric = _mapping(mpath, metric)
+        _no_unknown(mpath, metric, {"metricId", "goal", "safetyConfig"})
+        metric_id = wire.check_id(f"{mpath}.metricId", metric.get("metricId"))
+        if metric_id in metric_ids:
+            raise ValidationError(f"{mpath}.metricId", metric_id, "is used by two metrics")
+        metric_ids.add(metric_id)
+        goal = wire.Goal.parse(metric.get("goal"), f"{mpath}.goal")
+        if goal is wire.Goal.GOAL_TYPE_UNSPECIFIED:
+            raise ValidationError(f"{mpath}.goal", metric.get("goal"),
+                                  "is required: MAXIMIZE or MINIMIZE")
+        if "safetyConfig" in metric:
+            safety = _mapping(f"{mpath}.safetyConfig", metric["safetyConfig"])
+            _no_unknown(f"{mpath}.safetyConfig", safety,
+                        {"safetyThreshold", "desiredMinSafeTrialsFraction"})
+            for key, value in safety.items():
+                _number(f"{mpath}.safetyConfig.{key}", value)
+
+    parameters = _list(f"{path}.parameters", spec.get("parameters"))
+    seen_ids: dict[str, str] = {}
+    for i, pspec in enumerate(parameters):
+        _validate_parameter(pspec, f"{path}.parameters[{i}]", seen_ids)
+
+    for key, enum in (("algorithm", wire.Algorithm), ("observationNoise", wire.ObservationNoise),
+                      ("measurementSelectionType", wire.MeasurementSelectionType)):
+        if key in spec:
+            _validate_enum(f"{path}.{key}", spec[key], enum)
+
+    stopping = [key for key in _STOPPING_SPECS if key in spec]
+    if len(stopping) > 1:
+        raise ValidationError(f"{path}.{stopping[1]}", spec[stopping[1]],
+                              f"only one automated stopping spec may be set (also {stopping[0]})")
+    for key in stopping:
+        _validate_stopping_spec(f"{path}.{key}", spec[key], key)
+    if "studyStoppingConfig" in spec:
+        _validate_study_stopping_config(f"{path}.studyStoppingConfig", spec["studyStoppingConfig"])
+
+
+def _validate_enum(path: str, value: Any, enum: type[wire._WireEnum]) -> None:
+    enum.parse(value, path)
+
+
+def validate_parameter_spec(pspec: Any, path: str = "parameter") -> None:
+    """Check one ParameterSpec (and its conditional children) on its own.
+
+    Raises:
+        ValidationError: naming the first offending field under ``path``.
+    """
+    _validate_parameter(pspec, path, {})
+
+
+def _validate_parameter(pspec: Any, path: str, seen_ids: dict[str, str],
+                        siblings: dict[str, list[tuple[Any, ...]]] | None = None,
+                        condition: tuple[Any, ...] = ()) -> None:
+    pspec = _mapping(path, pspec)
+    _no_unknown(path, pspec, _PARAMETER_FIELDS)
+    pid = wire.check_id(f"{path}.parameterId", pspec.get("parameterId"))
+    # Ids are unique across the whole tree, except that children of one parent may share an id
+    # when their parent-value conditions are disjoint (as the v1 reference allows).
+    if pid in seen_ids:
+        shared = siblings is not None and pid in siblings and all(
+            not set(condition) & set(other) for other in siblings[pid])
+        if not shared:
+            raise ValidationError(f"{path}.parameterId", pid,
+                                  f"is already used by {seen_ids[pid]}")
+    else:
+        seen_ids[pid] = path
+    if siblings is not None:
+        siblings.setdefault(pid, []).append(condition)
+
+    kind = parameter_type(pspec, path)
+    scale = pspec.get("scaleType")
+    if scale is not None:
+        scale = wire.ScaleType.parse(scale, f"{path}.scaleType")
+        if kind == CATEGORICAL and scale is not wire.ScaleType.SCALE_TYPE_UNSPECIFIED:
+            raise ValidationError(f"{path}.scaleType", scale.value,
+                                  "must be unset for a CATEGORICAL parameter")
+    log_scale = scale in (wire.ScaleType.UNIT_LOG_SCALE, wire.ScaleType.UNIT_REVERSE_LOG_SCALE)
+
+    if kind == DOUBLE:
+        vpath = f"{path}.doubleValueSpec"
+        vs = _mapping(vpath, pspec["doubleValueSpec"])
+        _no_unknown(vpath, vs, {"minValue", "maxValue", "defaultValue"})
+        for key in ("minValue", "maxValue"):
+            if key not in vs:
+                raise ValidationError(f"{vpath}.{key}", None, "is required")
+        lo, hi = _number(f"{vpath}.minValue", vs["minValue"]), _number(
+            f"{vpath}.maxValue", vs["maxValue"])
+        _check_bounds(vpath, lo, hi, vs, lambda v, f: _number(f, v), log_scale)
+    elif kind == INTEGER:
+        vpath = f"{path}.integerValueSpec"
+        vs = _mapping(vpath, pspec["integerValueSpec"])
+        _no_unknown(vpath, vs, {"minValue", "maxValue", "defaultValue"})
+        for key in ("minValue", "maxValue"):
+            if key not in vs:
+                raise ValidationError(f"{vpath}.{key}", None, "is required")
+        ilo = wire.parse_int64(vs["minValue"], f"{vpath}.minValue")
+        ihi = wire.parse_int64(vs["maxValue"], f"{vpath}.maxValue")
+        _check_bounds(vpath, ilo, ihi, vs, wire.parse_int64, log_scale)
+    elif kind == DISCRETE:
+        vpath = f"{path}.discreteValueSpec"
+        vs = _mapping(vpath, pspec["discreteValueSpec"])
+        _no_unknown(vpath, vs, {"values", "defaultValue"})
+        values = [_number(f"{vpath}.values[{j}]", v)
+                  for j, v in enumerate(_list(f"{vpath}.values", vs.get("values")))]
+        if len(values) > _MAX_DISCRETE_VALUES:
+            raise ValidationError(f"{vpath}.values", f"<{len(values)} values>",
+                                  f"must hold at most {_MAX_DISCRETE_VALUES} values")
+        for j in range(1, len(values)):
+            if values[j] - values[j - 1] < _DISCRETE_EPSILON:
+                raise ValidationError(f"{vpath}.values[{j}]", values[j],
+                                      "values must be increasing and at least 1e-10 apart")
+        if log_scale and values[0] <= 0:
+            raise ValidationError(f"{vpath}.values[0]", values[0],
+                                  "must be positive with a log scale")
+        if "defaultValue" in vs:
+            _number(f"{vpath}.defaultValue", vs["defaultValue"])
+    else:
+        vpath = f"{path}.categoricalValueSpec"
+        vs = _mapping(vpath, pspec["categoricalValueSpec"])
+        _no_unknown(vpath, vs, {"values", "defaultValue"})
+        categories = _list(f"{vpath}.values", vs.get("values"))
+        seen: set[str] = set()
+        for j, v in enumerate(categories):
+            _string(f"{vpath}.values[{j}]", v)
+            if v in seen:
+                raise ValidationError(f"{vpath}.values[{j}]", v, "appears twice")
+            seen.add(v)
+        if "defaultValue" in vs and vs["defaultValue"] not in seen:
+            raise ValidationError(f"{vpath}.defaultValue", vs["defaultValue"],
+                                  "must be one of the values")
+
+    children = _list(f"{path}.conditionalParameterSpecs",
+                     pspec.get("conditionalParameterSpecs", []), non_empty=False)
+    child_ids: dict[str, list[tuple[Any, ...]]] = {}
+    for j, child in enumerate(children):
+        cpath = f"{path}.conditionalParameterSpecs[{j}]"
+        child = _mapping(cpath, child)
+        _no_unknown(cpath, child, {"parameterSpec", *_CONDITION_KEYS.values()})
+        wanted = _CONDITION_KEYS.get(kind)
+        if wanted is None:
+            raise ValidationError(cpath, pid, "a DOUBLE parameter cannot have conditional "
+                                  "children; use an INTEGER, DISCRETE or CATEGORICAL parent")
+        given = [key for key in _CONDITION_KEYS.values() if key in child]
+        if given != [wanted]:
+            raise ValidationError(f"{cpath}.{given[0] if given else wanted}",
+                                  child.get(given[0]) if given else None,
+                                  f"a child of the {kind} parameter {pid!r} needs exactly "
+                                  f"{wanted}")
+        cond = _mapping(f"{cpath}.{wanted}", child[wanted])
+        _no_unknown(f"{cpath}.{wanted}", cond, {"values"})
+        raw_values = _list(f"{cpath}.{wanted}.values", cond.get("values"))
+        typed: list[Any] = []
+        for k, raw in enumerate(raw_values):
+            vfield = f"{cpath}.{wanted}.values[{k}]"
+            if kind == INTEGER:
+                value: Any = wire.parse_int64(raw, vfield)
+            elif kind == DISCRETE:
+                value = _number(vfield, raw)
+            else:
+                value = _string(vfield, raw)
+            if not _feasible(pspec, kind, value):
+                raise ValidationError(vfield, raw,
+                                      f"is not a value of the parent parameter {pid!r}")
+            typed.append(round(value / _DISCRETE_EPSILON) if kind == DISCRETE else value)
+        if "parameterSpec" not in child:
+            raise ValidationError(f"{cpath}.parameterSpec", None, "is required")
+        _validate_parameter(child["parameterSpec"], f"{cpath}.parameterSpec", seen_ids,
+                            child_ids, tuple(typed))
+
+
+def _check_bounds(vpath: str, lo: Any, hi: Any, vs: Mapping[str, Any], parse: Any,
+                  log_scale: bool) -> None:
+    if lo > hi:
+        raise ValidationError(f"{vpath}.minValue", vs["minValue"],
+                              f"must not be greater than maxValue ({vs['maxValue']})")
+    if log_scale and lo <= 0:
+        raise ValidationError(f"{vpath}.minValue", vs["minValue"],
+                              "must be positive with a log scale")
+    if "defaultValue" in vs:
+        default = parse(vs["defaultValue"], f"{vpath}.defaultValue")
+        if not lo <= default <= hi:
+            raise ValidationError(f"{vpath}.defaultValue", vs["defaultValue"],
+                                  f"must lie in [{vs['minValue']}, {vs['maxValue']}]")
+
+
+def _validate_stopping_spec(path: str, value: Any, key: str) -> None:
+    value = _mapping(path, value)
+    if key == "convexAutomatedStoppingSpec":
+        known = {"maxStepCount", "minStepCount", "minMeasurementCount",
+                 "learningRateParameterName", "useElapsedDuration", "updateAllStoppedTrials"}
+        _no_unknown(path, value, known)
+        counts = {}
+        for name in ("maxStepCount", "minStepCount", "minMeasurementCount"):
+            if name in value:
+                counts[name] = wire.parse_int64(value[name], f"{path}.{name}")
+                if counts[name] < 0:
+                    raise ValidationError(f"{path}.{name}", value[name], "must be non-negative")
+        if counts.get("maxStepCount") and counts.get("minStepCount", 0) > counts["maxStepCount"]:
+            raise ValidationError(f"{path}.minStepCount", value["minStepCount"],
+                                  "must not be greater than maxStepCount")
+        if "learningRateParameterName" in value:
+            _string(f"{path}.learningRateParameterName", value["learningRateParameterName"])
+        for name in ("useElapsedDuration", "updateAllStoppedTrials"):
+            if name in value:
+                _bool(f"{path}.{name}", value[name])
+    else:
+        _no_unknown(path, value, {"useElapsedDuration"})
+        if "useElapsedDuration" in value:
+            _bool(f"{path}.useElapsedDuration", value["useElapsedDuration"])
+
+
+def _validate_study_stopping_config(path: str, value: Any) -> None:
+    value = _mapping(path, value)
+    known = {"shouldStopAsap", "minimumRuntimeConstraint", "maximumRuntimeConstraint",
+             "minNumTrials", "maxNumTrials", "maxNumTrialsNoProgress", "maxDurationNoProgress"}
+    _no_unknown(path, value, known)
+    for name in ("minNumTrials", "maxNumTrials", "maxNumTrialsNoProgress"):
+        if name in value:
+            v = value[name]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValidationError(f"{path}.{name}", v, "must be a non-negative integer")
+    if "shouldStopAsap" in value:
+        _bool(f"{path}.shouldStopAsap", value["shouldStopAsap"])
+    if "maxDurationNoProgress" in value:
+        wire.parse_duration(value["maxDurationNoProgress"], f"{path}.maxDurationNoProgress")
+    for name in ("minimumRuntimeConstraint", "maximumRuntimeConstraint"):
+        if name in value:
+            constraint = _mapping(f"{path}.{name}", value[name])
+            _no_unknown(f"{path}.{name}", constraint, {"maxDuration", "endTime"})
+            if "maxDuration" in constraint:
+                wire.parse_duration(constraint["maxDuration"], f"{path}.{name}.maxDuration")
+            if "endTime" in constraint:
+                wire.parse_timestamp(constraint["endTime"], f"{path}.{name}.endTime")
+
+
+def iter_metric_specs(spec: Mapping[str, Any]) -> Iterator[tuple[str, wire.Goal]]:
+    """(metricId, goal) of each metric of a StudySpec."""
+    for metric in spec.get("metrics", ()) or ():
+        yield str(metric["metricId"]), wire.Goal(metric["goal"])
