@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Quiet TensorFlow's C++ start-up chatter before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from hypothesis import settings
+from scripted_server import ScriptedServer
+
+from vizier_keras.client import PollPolicy, RetryPolicy, VizierClient
+
+# Property tests: 150 examples by default; HYPOTHESIS_PROFILE=thorough for a long hunt.
+settings.register_profile("default", max_examples=150)
+settings.register_profile("thorough", max_examples=3000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+PARENT = "projects/p/locations/us-central1"
+STUDY = f"{PARENT}/studies/7"
+TRIAL = f"{STUDY}/trials/1"
+
+# Small, fast policies: tests exercise the paths, not the waits.
+FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05,
+                         exhausted_initial_backoff=0.01, deadline=30)
+FAST_POLL = PollPolicy(initial_delay=0.01, max_delay=0.05, timeout=10)
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as s:
+        yield s
+
+
+@pytest.fixture
+def client(server: ScriptedServer) -> Iterator[VizierClient]:
+    with VizierClient(server.url, retry=FAST_RETRY, poll=FAST_POLL, timeout=5) as c:
+        yield c
