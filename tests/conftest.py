@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -26,6 +28,31 @@ TRIAL = f"{STUDY}/trials/1"
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05,
                          exhausted_initial_backoff=0.01, deadline=30)
 FAST_POLL = PollPolicy(initial_delay=0.01, max_delay=0.05, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One embedded server process on a loopback port, for the whole session (as in use: its
+    own process, without TensorFlow)."""
+    from processes import ServerProcess
+
+    server = ServerProcess(tmp_path_factory.mktemp("vizier") / "vizier.db")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def vizier(local_server: Any) -> Iterator[VizierClient]:
+    """A client of the session's embedded service."""
+    with VizierClient(local_server.url, retry=FAST_RETRY, poll=FAST_POLL, timeout=120) as c:
+        yield c
+
+
+def unique(prefix: str = "study") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

@@ -338,6 +338,14 @@ def test_an_operation_error_raises_the_mapped_error_with_the_operation_name(serv
     assert OP in str(info.value)
 
 
+def test_a_suggest_operation_that_ends_unavailable_is_asked_for_again(server, client):
+    server.route("POST", f"/v1/{STUDY}/trials:suggest", [
+        Reply(200, {"name": OP, "done": True, "error": {"code": 14, "message": "restarted"}}),
+        Reply(200, {"name": OP + "b", "done": True, "response": {"trials": [trial_json()]}})])
+    assert len(client.suggest_trials(STUDY, 1, client_id="w0").trials) == 1
+    assert len(server.requests) == 2
+
+
 def test_an_operation_not_done_by_its_deadline_times_out(server):
     server.route("POST", f"/v1/{STUDY}/trials:suggest", Reply(200, {"name": OP}))
     server.route("GET", f"/v1/{OP}", Reply(200, {"name": OP}))

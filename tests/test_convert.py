@@ -419,7 +419,7 @@ def _sample_trial(spec: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for node in studyspec.parameter_nodes(spec):
         if node.parent is not None and (node.parent.id not in values or not any(
-                studyspec._same(node.parent.type, values[node.parent.id], v)
+                studyspec.same_value(node.parent.type, values[node.parent.id], v)
                 for v in node.parent_values)):
             continue
         if node.id in values:

@@ -41,6 +41,21 @@ def test_client_and_wire_layers_import_with_keras_absent():
     assert out.stdout.strip() == "ok"
 
 
+def test_embedded_module_imports_neither_jax_nor_oss_vizier():
+    script = textwrap.dedent("""
+        import sys
+        import vizier_keras.server.embedded
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "vizier",
+                       "tensorflow", "keras", "sqlalchemy"))
+        assert not heavy, heavy
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
 def _imports(path: pathlib.Path) -> set[str]:
     tree = ast.parse(path.read_text())
     names: set[str] = set()
@@ -61,6 +76,12 @@ def test_dependency_direction_is_visible_in_the_tree():
         "wire.py": KERAS_WORLD | {"vizier_keras.client", "requests"},
         "studyspec.py": KERAS_WORLD | {"vizier_keras.client", "requests"},
         "convert.py": {"vizier_keras.client", "requests", "vizier_keras.server"},
+        # The embedded service never imports Keras or the client (tests and the tuner's
+        # start-up join them), and embedded.py, imported next to TensorFlow, stays stdlib-only.
+        "server": {"keras", "keras_tuner", "tensorflow", "vizier_keras.client",
+                   "vizier_keras.convert", "requests"},
+        "server/embedded.py": KERAS_WORLD | {"vizier", "jax", "vizier_keras.server.service",
+                                             "vizier_keras.server.app", "requests"},
     }
     for target, forbidden in rules.items():
         path = PACKAGE / target

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,14 +198,16 @@ def active_parameters(spec: Mapping[str, Any], values: Mapping[str, Any]) -> lis
             on = True
         else:
             on = chosen.get(id(node.parent), False) and node.parent.id in values and any(
-                _same(node.parent.type, values[node.parent.id], v) for v in node.parent_values)
+                same_value(node.parent.type, values[node.parent.id], v) for v in node.parent_values)
         chosen[id(node)] = on
         if on:
             active.append(node)
     return active
 
 
-def _same(kind: str, a: Any, b: Any) -> bool:
+def same_value(kind: str, a: Any, b: Any) -> bool:
+    """Whether two typed values of a parameter of type ``kind`` are the same (discrete values
+    match within 1e-10, as Vertex matches them)."""
     if kind == DISCRETE:
         return abs(float(a) - float(b)) <= _DISCRETE_EPSILON
     if kind == INTEGER:
@@ -269,7 +272,7 @@ def _feasible(spec: Mapping[str, Any], kind: str, value: Any) -> bool:
 
 # --------------------------------------------------------------------------- validation
 
-def validate_study(study: Any, path: str = "study") -> None:
+def validate_study(study: Any, path: str = "study", *, allow_extensions: bool = False) -> None:
     """Check a Study message as a create request carries it (displayName and studySpec).
 
     Raises:
@@ -284,10 +287,12 @@ def validate_study(study: Any, path: str = "study") -> None:
         raise ValidationError(f"{path}.displayName", name, "must be at most 128 characters")
     if "studySpec" not in study:
         raise ValidationError(f"{path}.studySpec", None, "is required")
-    validate_study_spec(study["studySpec"], f"{path}.studySpec")
+    validate_study_spec(study["studySpec"], f"{path}.studySpec",
+                        allow_extensions=allow_extensions)
 
 
-def validate_study_spec(spec: Any, path: str = "studySpec") -> None:
+def validate_study_spec(spec: Any, path: str = "studySpec", *,
+                        allow_extensions: bool = False) -> None:
     """Check a StudySpec the way Vertex AI Vizier does, before it is sent or stored.
 
     Checks field names (no unknown fields), types, enum names, that metrics and parameters are
@@ -295,6 +300,12 @@ def validate_study_spec(spec: Any, path: str = "studySpec") -> None:
     order, defaults inside, discrete values increasing and at most 1,000, log scales positive),
     and that every conditional parameter uses the condition field of its parent's type with
     values from the parent's domain. At most one automated stopping spec may be set.
+
+    Args:
+        spec: The StudySpec message.
+        path: The field path to name in errors.
+        allow_extensions: Accept algorithm names beyond Vertex AI's three (upper-case
+            identifiers such as ``NSGA2``), for a self-hosted service that runs more.
 
     Raises:
         ValidationError: naming the first offending field and its value.
@@ -330,8 +341,14 @@ def validate_study_spec(spec: Any, path: str = "studySpec") -> None:
 
     for key, enum in (("algorithm", wire.Algorithm), ("observationNoise", wire.ObservationNoise),
                       ("measurementSelectionType", wire.MeasurementSelectionType)):
-        if key in spec:
-            _validate_enum(f"{path}.{key}", spec[key], enum)
+        if key not in spec:
+            continue
+        if key == "algorithm" and allow_extensions:
+            if not isinstance(spec[key], str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", spec[key]):
+                raise ValidationError(f"{path}.algorithm", spec[key],
+                                      "must be an algorithm name such as RANDOM_SEARCH")
+            continue
+        enum.parse(spec[key], f"{path}.{key}")
 
     stopping = [key for key in _STOPPING_SPECS if key in spec]
     if len(stopping) > 1:
@@ -341,10 +358,6 @@ def validate_study_spec(spec: Any, path: str = "studySpec") -> None:
         _validate_stopping_spec(f"{path}.{key}", spec[key], key)
     if "studyStoppingConfig" in spec:
         _validate_study_stopping_config(f"{path}.studyStoppingConfig", spec["studyStoppingConfig"])
-
-
-def _validate_enum(path: str, value: Any, enum: type[wire._WireEnum]) -> None:
-    enum.parse(value, path)
 
 
 def validate_parameter_spec(pspec: Any, path: str = "parameter") -> None:

@@ -204,6 +204,11 @@ class VizierClient:
     def __repr__(self) -> str:
         return f"VizierClient(endpoint={self.endpoint!r})"
 
+    @property
+    def is_vertex(self) -> bool:
+        """Whether the endpoint is Google's (Vertex AI) rather than a self-hosted service."""
+        return _is_google_endpoint(self.endpoint)
+
     # ------------------------------------------------------------------ session and lifetime
 
     @property
@@ -376,7 +381,7 @@ class VizierClient:
         """
         parent_name = as_name(LocationName, parent)
         study = {"displayName": display_name, "studySpec": dict(study_spec)}
-        validate_study(study)
+        validate_study(study, allow_extensions=not self.is_vertex)
         # A create whose request never arrived may be repeated; one that may have arrived ends
         # in ALREADY_EXISTS at worst, which get_or_create_study handles.
         return self._call("POST", f"{parent_name}/studies", body=study, idempotent=False)
@@ -427,7 +432,7 @@ class VizierClient:
         Returns:
             (study, created): the Study message, and whether this call created it.
         """
-        validate_study_spec(study_spec)
+        validate_study_spec(study_spec, allow_extensions=not self.is_vertex)
         try:
             return self.lookup_study(parent, display_name), False
         except NotFoundError:
@@ -470,8 +475,11 @@ class VizierClient:
             OperationTimeoutError: The operation was not done in time.
             ApiError: The operation ended with an error (the algorithm failed, say).
         """
-        operation = self.poll_operation(self.start_suggest_trials(study, count, client_id),
-                                        timeout=timeout)
+        # Suggest is safe to repeat as a whole, also when its operation ends UNAVAILABLE (say, a
+        # server restarted while computing it).
+        operation = self._with_retries(
+            lambda: self.poll_operation(self.start_suggest_trials(study, count, client_id),
+                                        timeout=timeout), idempotent=True)
         response = operation.get("response") or {}
         return SuggestResult(
             trials=list(response.get("trials", ()) or ()),
@@ -604,8 +612,9 @@ class VizierClient:
     def check_trial_early_stopping_state(self, trial: TrialName | str | Mapping[str, Any], *,
                                          timeout: float | None = None) -> bool:
         """Whether the service says the trial should stop now (waits for the operation)."""
-        operation = self.poll_operation(self.start_check_trial_early_stopping_state(trial),
-                                        timeout=timeout)
+        operation = self._with_retries(
+            lambda: self.poll_operation(self.start_check_trial_early_stopping_state(trial),
+                                        timeout=timeout), idempotent=True)
         return bool((operation.get("response") or {}).get("shouldStop", False))
 
     def stop_trial(self, trial: TrialName | str | Mapping[str, Any]) -> Json:

@@ -1,0 +1,342 @@
+"""Speed, memory and quality of the embedded service against plain Open Source Vizier.
+
+Run:  python benchmarks/server_speed.py [--quick] [--out benchmarks/results/server_speed.json]
+
+Measured side by side in one run, each part in fresh processes:
+
+1. GP suggestion latency at 50 completed trials, 4 parameters (two floats, one log-scaled; an
+   integer; a categorical), default algorithm (GP-UCB-PE): plain OSS Vizier's own service in
+   process (``VizierServicer`` with its default policies) against the vizier-keras server over
+   HTTP. Each suggestion's trial is deleted again, so every call sees 50 completed trials and
+   none pending. The first call (tracing and compiling) is reported apart from the rest; JAX's
+   persistent compilation cache is off for both.
+2. RANDOM_SEARCH suggestion latency over HTTP (same study shape).
+3. Memory of the server process: peak RSS with the GP at 50 trials, and RSS after every 100 of
+   N suggestions (growth).
+4. Quality: plain OSS GP-UCB-PE against the configuration the server runs
+   (``fastgp.gp_ucb_pe_designer``), same seeds, on shifted test functions over the same space:
+   best value found after T trials. Plain OSS is slow, so this runs few seeds; the one change
+   that is not free (the acquisition budget, 75,000 -> 25,000 evaluations) is then compared
+   alone, with the server's configuration at both budgets, over more seeds and two functions.
+
+Prints a table and writes the raw numbers as JSON. Numbers are never asserted in the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+PARENT = "projects/bench/locations/local"
+METRIC = "objective"
+
+
+def vertex_spec(algorithm: str) -> dict[str, Any]:
+    return {
+        "metrics": [{"metricId": METRIC, "goal": "MINIMIZE"}],
+        "parameters": [
+            {"parameterId": "a", "doubleValueSpec": {"minValue": 0.0, "maxValue": 1.0}},
+            {"parameterId": "b", "doubleValueSpec": {"minValue": 1e-3, "maxValue": 1.0},
+             "scaleType": "UNIT_LOG_SCALE"},
+            {"parameterId": "c", "integerValueSpec": {"minValue": "1", "maxValue": "10"}},
+            {"parameterId": "d", "categoricalValueSpec": {"values": ["x", "y", "z"]}},
+        ],
+        "algorithm": algorithm,
+    }
+
+
+def objective(values: dict[str, Any], shift: float = 0.3, kind: str = "bowl") -> float:
+    """Shifted test functions over the space (minimum away from the centre)."""
+    a, b, c, d = float(values["a"]), float(values["b"]), float(values["c"]), values["d"]
+    lb = math.log10(b)  # in [-3, 0]
+    penalty = {"x": 0.3, "y": 0.0, "z": 0.15}[d]
+    if kind == "bowl":
+        return (a - shift) ** 2 + ((lb + 2.2) / 3) ** 2 + ((c - 7) / 9) ** 2 + penalty
+    # A curved valley (Rosenbrock-like in a and log b).
+    u, v = 2 * (a - shift), (lb + 1.5) / 1.5
+    return (1 - u) ** 2 * 0.1 + (v - u * u) ** 2 + ((c - 3) / 9) ** 2 + penalty
+
+
+def seed_trials(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        values = {"a": rng.uniform(0, 1), "b": 10 ** rng.uniform(-3, 0),
+                  "c": rng.randint(1, 10), "d": rng.choice(["x", "y", "z"])}
+        out.append({"values": values, "objective": objective(values)})
+    return out
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def rss_mb(pid: int) -> dict[str, float]:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return out
+
+
+# --------------------------------------------------------------------------- workers
+
+def plain_oss_latency(n_trials: int, calls: int, queue: Any) -> None:
+    """Plain OSS Vizier: its own VizierServicer (default policies), in process."""
+    from google.protobuf import json_format
+    from vizier._src.service import study_pb2, vizier_service, vizier_service_pb2
+
+    db = os.path.join(tempfile.mkdtemp(), "oss.db")
+    servicer = vizier_service.VizierServicer(database_url=f"sqlite:///{db}")
+    spec = vertex_spec("DEFAULT")
+    study = servicer.CreateStudy(vizier_service_pb2.CreateStudyRequest(
+        parent="owners/bench", study=json_format.ParseDict(
+            {"displayName": "plain", "studySpec": spec}, study_pb2.Study())))
+    for t in seed_trials(n_trials):
+        trial = study_pb2.Trial(state=study_pb2.Trial.State.SUCCEEDED)
+        for k, v in t["values"].items():
+            p = trial.parameters.add(parameter_id=k)
+            if isinstance(v, str):
+                p.value.string_value = v
+            else:
+                p.value.number_value = float(v)
+        trial.final_measurement.metrics.add(metric_id=METRIC, value=t["objective"])
+        servicer.CreateTrial(vizier_service_pb2.CreateTrialRequest(parent=study.name,
+                                                                   trial=trial))
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        op = servicer.SuggestTrials(vizier_service_pb2.SuggestTrialsRequest(
+            parent=study.name, suggestion_count=1, client_id=f"c{i}"))
+        times.append(time.perf_counter() - start)
+        assert op.done and not op.HasField("error"), op
+        response = vizier_service_pb2.SuggestTrialsResponse.FromString(op.response.value)
+        servicer.DeleteTrial(vizier_service_pb2.DeleteTrialRequest(
+            name=response.trials[0].name))
+    queue.put({"times": times, "rss": rss_mb(os.getpid())})
+
+
+def _server_study(client: Any, algorithm: str, n_trials: int) -> dict[str, Any]:
+    study = client.create_study(PARENT, f"{algorithm}-{time.time_ns()}", vertex_spec(algorithm))
+    for t in seed_trials(n_trials):
+        trial = client.create_trial(study, t["values"])
+        client.complete_trial(trial, {METRIC: t["objective"]})
+    return study
+
+
+def server_latency(n_trials: int, gp_calls: int, random_calls: int, memory_calls: int,
+                   cache: str, queue: Any) -> None:
+    """The vizier-keras server over HTTP, in its own process."""
+    from vizier_keras.client import VizierClient
+    from vizier_keras.server.embedded import start_local_server
+
+    db = os.path.join(tempfile.mkdtemp(), "server.db")
+    server = start_local_server(db, compilation_cache=cache)
+    result: dict[str, Any] = {}
+    try:
+        with VizierClient(server.url, timeout=(10, 600)) as client:
+            for algorithm, calls in (("RANDOM_SEARCH", random_calls),
+                                     ("ALGORITHM_UNSPECIFIED", gp_calls)):
+                study = _server_study(client, algorithm, n_trials)
+                times = []
+                for i in range(calls):
+                    start = time.perf_counter()
+                    trial = client.suggest_trials(study, 1, client_id=f"c{i}").trials[0]
+                    times.append(time.perf_counter() - start)
+                    client.delete_trial(trial)
+                result[algorithm] = times
+            result["rss_after_gp"] = rss_mb(server.pid)
+            memory = [rss_mb(server.pid)["VmRSS"]]
+            study = _server_study(client, "ALGORITHM_UNSPECIFIED", n_trials)
+            for i in range(memory_calls):
+                trial = client.suggest_trials(study, 1, client_id=f"m{i}").trials[0]
+                client.delete_trial(trial)
+                if (i + 1) % 100 == 0 or i + 1 == memory_calls:
+                    memory.append(rss_mb(server.pid)["VmRSS"])
+            result["memory_rss_mb"] = memory
+            result["rss_end"] = rss_mb(server.pid)
+    finally:
+        server.stop()
+    queue.put(result)
+
+
+def quality_run(kind: str, seed: int, trials: int, which: str, queue: Any) -> None:
+    """Best-so-far curve of one designer on one function and seed.
+
+    ``which``: "plain" (OSS's GP-UCB-PE as OSS configures it), "ours" (the server's
+    configuration), or "ours@75000" (the server's configuration with OSS's full acquisition
+    budget: isolates the one change that is not free).
+    """
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from google.protobuf import json_format
+    from vizier import pyvizier as vz
+    from vizier._src.algorithms.core import abstractions
+    from vizier._src.algorithms.designers import gp_ucb_pe
+    from vizier._src.service import study_pb2
+    from vizier.service import pyvizier as svz
+
+    from vizier_keras.server import fastgp
+
+    spec = json_format.ParseDict(vertex_spec("DEFAULT"), study_pb2.StudySpec())
+    problem = svz.StudyConfig.from_proto(spec).to_problem()
+    rng = jax.random.PRNGKey(seed)
+    if which == "plain":
+        designer = gp_ucb_pe.VizierGPUCBPEBandit(problem, rng=rng)
+    elif which == "ours":
+        designer = fastgp.gp_ucb_pe_designer(problem, rng=rng)
+    else:
+        budget = int(which.split("@")[1])
+        designer = fastgp.gp_ucb_pe_designer(
+            problem, rng=rng,
+            acquisition_optimizer_factory=fastgp.acquisition_optimizer_factory(budget))
+    shift = 0.2 + 0.07 * seed
+    best = math.inf
+    curve, times = [], []
+    for i in range(trials):
+        start = time.perf_counter()
+        suggestion = designer.suggest(1)[0]
+        times.append(time.perf_counter() - start)
+        values = {k: v.value for k, v in suggestion.parameters.items()}
+        value = objective(values, shift=shift, kind=kind)
+        trial = suggestion.to_trial(i + 1)
+        trial.complete(vz.Measurement(metrics={METRIC: value}))
+        designer.update(abstractions.CompletedTrials([trial]), abstractions.ActiveTrials())
+        best = min(best, value)
+        curve.append(best)
+    queue.put({"curve": curve, "times": times})
+
+
+def compare(kinds: list[str], seeds: list[int], trials: int, a: str, b: str
+            ) -> dict[str, Any]:
+    rows = []
+    for kind in kinds:
+        for seed in seeds:
+            ra = run(quality_run, kind, seed, trials, a)
+            rb = run(quality_run, kind, seed, trials, b)
+            rows.append({"function": kind, "seed": seed, a: ra, b: rb})
+            print(f"  {kind:7} seed {seed}: {a} {ra['curve'][-1]:.4f} "
+                  f"({statistics.median(ra['times']):.2f} s/suggest)   {b} "
+                  f"{rb['curve'][-1]:.4f} ({statistics.median(rb['times']):.2f} s/suggest)",
+                  flush=True)
+    fa = [r[a]["curve"][-1] for r in rows]
+    fb = [r[b]["curve"][-1] for r in rows]
+    summary = {"trials": trials, "runs": rows, f"{a}_median_best": statistics.median(fa),
+               f"{b}_median_best": statistics.median(fb),
+               f"{a}_mean_best": statistics.fmean(fa), f"{b}_mean_best": statistics.fmean(fb),
+               f"{b}_at_least_as_good": sum(y <= x for x, y in zip(fa, fb, strict=True)),
+               "runs_total": len(rows)}
+    print(f"  median best {a} {summary[f'{a}_median_best']:.4f}, {b} "
+          f"{summary[f'{b}_median_best']:.4f}; mean {summary[f'{a}_mean_best']:.4f} vs "
+          f"{summary[f'{b}_mean_best']:.4f}; {b} at least as good in "
+          f"{summary[f'{b}_at_least_as_good']} of {len(rows)} runs", flush=True)
+    return summary
+
+
+def run(target: Any, *args: Any) -> Any:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=target, args=(*args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+# --------------------------------------------------------------------------- main
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer calls and seeds (~10 min)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
+                                                      "server_speed.json"))
+    args = parser.parse_args()
+    quick = args.quick
+    n_trials = 50
+    gp_calls = 7
+    random_calls = 100 if quick else 300
+    memory_calls = 100 if quick else 500
+    kinds = ["bowl"] if quick else ["bowl", "valley"]
+    seeds = [0, 1, 2] if quick else list(range(8))
+    quality_trials = 12 if quick else 20
+    plain_seeds, plain_trials = (2, 10) if quick else (3, 15)
+
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"), "machine": {
+            "cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version()},
+        "quick": quick, "n_completed_trials": n_trials,
+    }
+    print(f"== GP suggest at {n_trials} completed trials (4 parameters) ==", flush=True)
+    plain = run(plain_oss_latency, n_trials, gp_calls)
+    ours = run(server_latency, n_trials, gp_calls, random_calls, memory_calls, "")
+    cache = tempfile.mkdtemp(prefix="jax-cache-")
+    run(server_latency, n_trials, 1, 1, 0, cache)  # fills the persistent compilation cache
+    cached = run(server_latency, n_trials, 1, 1, 0, cache)
+    plain_warm, ours_warm = plain["times"][1:], ours["ALGORITHM_UNSPECIFIED"][1:]
+    report["gp"] = {
+        "plain_oss_in_process_s": plain["times"], "vizier_keras_http_s":
+            ours["ALGORITHM_UNSPECIFIED"],
+        "plain_p50_s": statistics.median(plain_warm), "ours_p50_s": statistics.median(ours_warm),
+        "p50_ratio": statistics.median(plain_warm) / statistics.median(ours_warm),
+        "plain_first_s": plain["times"][0], "ours_first_s": ours["ALGORITHM_UNSPECIFIED"][0],
+        "ours_first_with_compilation_cache_s": cached["ALGORITHM_UNSPECIFIED"][0],
+        "plain_rss_mb": plain["rss"],
+    }
+    random_ms = [t * 1000 for t in ours["RANDOM_SEARCH"]]
+    report["random"] = {"http_ms": random_ms, "p50_ms": statistics.median(random_ms),
+                        "p90_ms": percentile(random_ms, 0.9)}
+    report["memory"] = {"rss_after_gp_mb": ours["rss_after_gp"],
+                        "rss_every_100_suggests_mb": ours["memory_rss_mb"],
+                        "rss_end_mb": ours["rss_end"], "suggest_calls": memory_calls}
+    g = report["gp"]
+    print(f"{'':34}{'first call':>12}{'p50 after':>12}{'p90 after':>12}")
+    print(f"{'plain OSS Vizier (in process)':34}{g['plain_first_s']:11.2f}s"
+          f"{g['plain_p50_s']:11.2f}s{percentile(plain_warm, 0.9):11.2f}s")
+    print(f"{'vizier-keras server (HTTP)':34}{g['ours_first_s']:11.2f}s"
+          f"{g['ours_p50_s']:11.2f}s{percentile(ours_warm, 0.9):11.2f}s")
+    print(f"p50 ratio plain/ours: {g['p50_ratio']:.1f}x   (target: ours <= 2.0 s); first call "
+          f"with a filled compilation cache: {g['ours_first_with_compilation_cache_s']:.1f} s")
+    print(f"RANDOM_SEARCH over HTTP: p50 {report['random']['p50_ms']:.1f} ms, "
+          f"p90 {report['random']['p90_ms']:.1f} ms over {random_calls} calls "
+          "(target: p50 <= 15 ms)")
+    mem = report["memory"]
+    print(f"server memory: peak {mem['rss_end_mb']['VmHWM']:.0f} MB; RSS before and after every "
+          f"100 of {memory_calls} more GP suggests: "
+          + ", ".join(f"{x:.0f}" for x in mem["rss_every_100_suggests_mb"]) + " MB", flush=True)
+
+    print(f"\n== Quality, plain OSS against the server's configuration: best value after "
+          f"{plain_trials} trials (lower is better) ==", flush=True)
+    report["quality_plain_vs_ours"] = compare(kinds[:1], seeds[:plain_seeds], plain_trials,
+                                              "plain", "ours")
+    print(f"\n== Quality, the acquisition budget alone: 75,000 (OSS) against 25,000 "
+          f"evaluations, best value after {quality_trials} trials ==", flush=True)
+    report["quality_budget"] = compare(kinds, seeds, quality_trials, "ours@75000", "ours")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

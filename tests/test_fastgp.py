@@ -1,0 +1,86 @@
+"""The server's GP-UCB-PE configuration: the same ARD fit as OSS's optimizer, and no tracing or
+compiling again when a fresh designer suggests at a trial count already seen (the speed-up;
+its size is measured in benchmarks/server_speed.py, never asserted here).
+
+Both run in a TensorFlow-free child process, as the server does."""
+
+from __future__ import annotations
+
+import pytest
+from isolated import run_python
+
+pytestmark = pytest.mark.slow
+
+_SETUP = """
+    import random
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    from vizier import pyvizier as vz
+    from vizier._src.algorithms.core import abstractions
+    from vizier_keras.server import fastgp
+
+    problem = vz.ProblemStatement()
+    root = problem.search_space.root
+    root.add_float_param("a", 0, 1)
+    root.add_float_param("b", 1e-3, 1, scale_type=vz.ScaleType.LOG)
+    root.add_int_param("c", 1, 10)
+    root.add_categorical_param("d", ["x", "y", "z"])
+    problem.metric_information.append(
+        vz.MetricInformation("obj", goal=vz.ObjectiveMetricGoal.MINIMIZE))
+    rng = random.Random(0)
+    trials = []
+    for i in range(12):
+        params = {"a": rng.random(), "b": 10 ** rng.uniform(-3, 0), "c": rng.randint(1, 10),
+                  "d": rng.choice("xyz")}
+        trial = vz.Trial(parameters=params, id=i + 1)
+        value = (params["a"] - 0.3) ** 2 + (params["c"] - 4) ** 2 / 20 + (params["d"] != "y")
+        trial.complete(vz.Measurement(metrics={"obj": value}))
+        trials.append(trial)
+"""
+
+
+def test_flat_lbfgsb_fits_the_same_gp_as_oss():
+    assert "ok" in run_python(_SETUP + """
+    import numpy as np
+    from vizier._src.algorithms.designers import gp_ucb_pe
+
+    def fitted(**kwargs):
+        designer = gp_ucb_pe.VizierGPUCBPEBandit(problem, padding_schedule=fastgp.TRIAL_PADDING,
+                                                 **kwargs)
+        designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
+        data = designer._trials_to_data(designer._all_completed_trials)
+        return dict(designer._build_gp_model_and_optimize_parameters(
+            data, jax.random.PRNGKey(7)).params)
+
+    oss = fitted()
+    ours = fitted(ard_optimizer=fastgp.FlatScipyLbfgsB(fastgp._default_ard_options()))
+    assert oss.keys() == ours.keys()
+    for key in oss:
+        np.testing.assert_allclose(np.asarray(ours[key]), np.asarray(oss[key]), rtol=2e-3,
+                                   atol=1e-8, err_msg=key)
+    print("ok")
+    """)
+
+
+def test_a_fresh_designer_reuses_compiled_programs():
+    out = run_python(_SETUP + """
+    traces = []
+
+    def listener(name, duration, **kwargs):
+        if name.endswith("jaxpr_trace_duration"):
+            traces.append(name)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    counts = []
+    for _ in range(2):
+        # The server builds a new designer for every suggestion, as OSS's policies do.
+        designer = fastgp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(0))
+        designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
+        traces.clear()
+        assert len(designer.suggest(1)) == 1
+        counts.append(len(traces))
+    print("counts", counts[0], counts[1])
+    """)
+    first, second = (int(x) for x in out.split("counts")[1].split())
+    assert first > 10  # the first suggestion traces (the listener works)
+    assert second == 0  # the second traces nothing: every program is reused

@@ -1,0 +1,258 @@
+"""The embedded service as real processes: the CLI, clean shutdown, one owner per database file,
+kill -9 and restart, unfinished operations left by a crash, many client processes at once, and
+embedded mode (start, share, stop with the owner)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import FAST_POLL, FAST_RETRY
+from processes import ServerProcess
+
+from vizier_keras import errors
+from vizier_keras.client import VizierClient
+
+PARENT = "projects/p/locations/local"
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = {"metrics": [{"metricId": "loss", "goal": "MINIMIZE"}],
+        "parameters": [{"parameterId": "x", "doubleValueSpec": {"minValue": 0, "maxValue": 1}},
+                       {"parameterId": "n", "integerValueSpec": {"minValue": "1",
+                                                                 "maxValue": "9"}}],
+        "algorithm": "RANDOM_SEARCH"}
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[Any]:
+    started: list[ServerProcess] = []
+
+    def start(database: Path | None = None, *extra: str) -> ServerProcess:
+        proc = ServerProcess(database or tmp_path / "vizier.db", *extra)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def client(url: str) -> VizierClient:
+    return VizierClient(url, retry=FAST_RETRY, poll=FAST_POLL, timeout=60)
+
+
+def test_cli_serves_and_shuts_down_cleanly_on_sigterm(server_process, tmp_path):
+    proc = server_process()
+    url = proc.wait_ready()
+    health = requests.get(f"{url}/healthz", timeout=10).json()
+    assert health["status"] == "SERVING" and health["database"] == str(tmp_path / "vizier.db")
+    assert (tmp_path / "vizier.db.server.json").exists()
+    with client(url) as c:
+        c.create_study(PARENT, "s", SPEC)
+    proc.process.send_signal(signal.SIGTERM)
+    assert proc.process.wait(30) == 0
+    assert not (tmp_path / "vizier.db.server.json").exists()
+    assert "stopped" in proc.output()
+
+
+def test_one_server_per_database_file(server_process):
+    first = server_process()
+    first.wait_ready()
+    second = server_process()
+    assert second.process.wait(60) != 0
+    assert "already owns" in second.output()
+    first.process.send_signal(signal.SIGINT)
+    assert first.process.wait(30) == 0
+
+
+def test_kill_9_and_restart_keeps_every_study_trial_and_measurement(server_process, tmp_path):
+    proc = server_process()
+    with client(proc.wait_ready()) as c:
+        study = c.create_study(PARENT, "persist", SPEC)
+        done = []
+        for i in range(3):
+            trial = c.suggest_trials(study, 1, client_id=f"w{i}").trials[0]
+            c.add_trial_measurement(trial, {"loss": 1.0 - i / 10}, step_count=1)
+            done.append(c.complete_trial(trial))
+        pending = c.suggest_trials(study, 1, client_id="w-pending").trials[0]
+        c.add_trial_measurement(pending, {"loss": 0.5}, step_count=1)
+        before = c.list_trials(study)
+    proc.process.kill()  # SIGKILL: no cleanup at all
+    proc.process.wait(30)
+    restarted = server_process()
+    with client(restarted.wait_ready()) as c:
+        assert c.list_trials(study) == before
+        assert c.lookup_study(PARENT, "persist")["name"] == study["name"]
+        # The study goes on: the pending worker gets its trial back, others get new ones.
+        assert c.suggest_trials(study, 1, client_id="w-pending").trials[0]["name"] == (
+            pending["name"])
+        fresh = c.suggest_trials(study, 1, client_id="w-new").trials[0]
+        assert int(fresh["id"]) == 5
+        assert c.complete_trial(pending)["finalMeasurement"]["metrics"][0]["value"] == 0.5
+
+
+def test_an_operation_left_unfinished_by_a_crash_ends_with_unavailable(server_process, tmp_path):
+    proc = server_process()
+    with client(proc.wait_ready()) as c:
+        study = c.create_study(PARENT, "orphan", SPEC)
+    proc.process.kill()
+    proc.process.wait(30)
+    # Leave what a server killed in the middle of a suggestion leaves: an operation not done
+    # (a row of OSS Vizier's suggestion_operations table).
+    import sqlite3
+
+    from google.longrunning import operations_pb2
+
+    study_id = study["name"].rsplit("/", 1)[1]
+    op_name = f"owners/p~local/operations/suggestion/{study_id}/w0/1"
+    with sqlite3.connect(tmp_path / "vizier.db") as db:
+        db.execute("INSERT INTO suggestion_operations VALUES (?, ?, ?, ?, ?, ?)",
+                   (op_name, "p~local", study_id, "w0", 1,
+                    operations_pb2.Operation(name=op_name, done=False).SerializeToString()))
+    db.close()
+
+    restarted = server_process()
+    with client(restarted.wait_ready()) as c:
+        result = c.suggest_trials(study, 1, client_id="w0")  # works again at once
+        assert len(result.trials) == 1
+        stale = f"{study['name']}/operations/suggest-1-dzA"  # client "w0", number 1
+        op = c.get_operation(stale)
+        assert op["done"] and op["error"]["code"] == 14
+        with pytest.raises(errors.UnavailableError):
+            c.poll_operation(stale)
+    assert "ended orphaned operation" in restarted.output()
+
+
+WORKER = textwrap.dedent("""
+    import json, sys
+    from vizier_keras.client import VizierClient, RetryPolicy
+    url, study, worker, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    got = []
+    with VizierClient(url, retry=RetryPolicy(initial_backoff=0.05), timeout=60) as c:
+        for i in range(rounds):
+            trial = c.suggest_trials(study, 1, client_id=worker).trials[0]
+            got.append(trial["name"])
+            c.add_trial_measurement(trial, {"loss": float(i)}, step_count=1)
+            c.complete_trial(trial)
+    print(json.dumps(got))
+""")
+
+
+def test_many_client_processes_lose_and_duplicate_no_trial(server_process):
+    proc = server_process()
+    url = proc.wait_ready()
+    with client(url) as c:
+        study = c.create_study(PARENT, "crowd", SPEC)
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, url, study["name"], f"p{i}",
+                                 "8"], stdout=subprocess.PIPE, cwd=ROOT) for i in range(4)]
+    names = []
+    for w in workers:
+        out, _ = w.communicate(timeout=300)
+        assert w.returncode == 0
+        names.extend(json.loads(out))
+    with client(url) as c:
+        trials = c.list_trials(study)
+    assert len(names) == len(set(names)) == 32
+    assert {t["name"] for t in trials} == set(names)
+    assert all(t["state"] == "SUCCEEDED" for t in trials)
+    assert sorted(int(t["id"]) for t in trials) == list(range(1, 33))
+    by_client: dict[str, int] = {}
+    for t in trials:
+        by_client[t["clientId"]] = by_client.get(t["clientId"], 0) + 1
+    assert by_client == {f"p{i}": 8 for i in range(4)}
+
+
+def test_threads_against_one_server_create_unique_trials(server_process):
+    import concurrent.futures
+
+    proc = server_process()
+    url = proc.wait_ready()
+    with client(url) as c:
+        study = c.create_study(PARENT, "threads", SPEC)
+
+        def work(worker: int) -> tuple[list[str], str]:
+            suggested = []
+            for _ in range(5):
+                trial = c.suggest_trials(study, 1, client_id=f"t{worker}").trials[0]
+                suggested.append(trial["name"])
+                c.complete_trial(trial, {"loss": 1.0})
+            return suggested, c.create_trial(study, {"x": 0.5, "n": 3})["name"]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(work, range(8)))
+        suggested = [n for names, _ in results for n in names]
+        created = [name for _, name in results]
+        # No trial went to two workers; a created trial may be handed out by a later suggest.
+        assert len(suggested) == len(set(suggested)) == 40
+        assert len(created) == len(set(created)) == 8
+        trials = c.list_trials(study)
+        assert {t["name"] for t in trials} == set(suggested) | set(created)
+        assert sorted(int(t["id"]) for t in trials) == list(range(1, len(trials) + 1))
+
+
+EMBEDDED_OWNER = textwrap.dedent("""
+    import sys, time
+    from vizier_keras.server.embedded import start_local_server
+    server = start_local_server(sys.argv[1])
+    print(server.url, server.pid, server.owned, flush=True)
+    sys.stdin.readline()  # hold the server until told to exit
+""")
+
+
+def test_embedded_server_is_shared_and_stops_with_its_owner(tmp_path):
+    from vizier_keras.server.embedded import start_local_server
+
+    database = tmp_path / "job" / "vizier.db"
+    owner = subprocess.Popen([sys.executable, "-c", EMBEDDED_OWNER, str(database)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        url, pid, owned = owner.stdout.readline().split()
+        assert owned == "True"
+        shared = start_local_server(database)
+        assert (shared.url, shared.pid, shared.owned) == (url, int(pid), False)
+        with client(shared.url) as c:
+            c.create_study(PARENT, "shared", SPEC)
+        shared.stop()  # not ours: a no-op
+        assert shared.alive()
+    finally:
+        owner.stdin.close()
+        owner.wait(30)
+        owner.stdout.close()
+    deadline = time.monotonic() + 30
+    while shared.alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not shared.alive()
+    # Started again, the same file holds the same study.
+    again = start_local_server(database)
+    try:
+        assert again.owned
+        with client(again.url) as c:
+            assert c.lookup_study(PARENT, "shared")
+    finally:
+        again.stop()
+    assert not again.alive()
+
+
+def test_embedded_start_refuses_bad_paths_and_reports_a_failed_start(tmp_path):
+    from vizier_keras.server.embedded import start_local_server
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    with pytest.raises(errors.ValidationError, match="database"):
+        start_local_server(blocker / "vizier.db")
+    with pytest.raises(errors.ValidationError, match="directory"):
+        start_local_server(tmp_path)
+    # A file that is not SQLite: the server process fails, and the error shows its log.
+    bogus = tmp_path / "bogus.db"
+    bogus.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(errors.TransportError, match="did not start") as info:
+        start_local_server(bogus, timeout=120)
+    assert "database" in str(info.value).lower()

@@ -1,0 +1,423 @@
+"""The HTTP face of the embedded service: Vertex AI v1 REST paths, JSON in and out, and
+``serve()``, which owns a database file until it is told to stop.
+
+Errors leave as ``{"error": {"code", "message", "status"}}`` with the matching HTTP status; a
+request this service does not know answers NOT_FOUND. Google's global query parameters (``alt``,
+``$.xgafv``, ``prettyPrint``, ...) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import fcntl
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from vizier_keras import __version__
+from vizier_keras.errors import (
+    ApiError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnauthenticatedError,
+    ValidationError,
+)
+from vizier_keras.resources import LocationName, OperationName, StudyName, TrialName
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["VizierHTTPServer", "main", "serve"]
+
+_GLOBAL_PARAMS = {"alt", "$alt", "$.xgafv", "prettyPrint", "fields", "key", "quotaUser",
+                  "access_token", "callback", "oauth_token", "upload_protocol", "uploadType"}
+_MAX_BODY = 32 * 1024 * 1024
+_SEG = r"([^/:]+)"
+_LOC = rf"projects/{_SEG}/locations/{_SEG}"
+_STUDY = rf"{_LOC}/studies/{_SEG}"
+_TRIAL = rf"{_STUDY}/trials/{_SEG}"
+
+Json = dict[str, Any]
+Handler = Callable[..., Json]
+
+
+class _Route:
+    def __init__(self, method: str, pattern: str, kind: str, call: str,
+                 params: Sequence[str] = ()) -> None:
+        self.method = method
+        self.regex = re.compile(rf"^{pattern}$")
+        self.kind = kind
+        self.call = call
+        self.params = set(params)
+
+
+_ROUTES = [
+    _Route("POST", rf"{_LOC}/studies", "location", "create_study"),
+    _Route("GET", rf"{_LOC}/studies", "location", "list_studies", ("pageSize", "pageToken")),
+    _Route("POST", rf"{_LOC}/studies:lookup", "location", "lookup_study"),
+    _Route("GET", _STUDY, "study", "get_study"),
+    _Route("DELETE", _STUDY, "study", "delete_study"),
+    _Route("POST", rf"{_STUDY}/trials:suggest", "study", "suggest_trials"),
+    _Route("POST", rf"{_STUDY}/trials:listOptimalTrials", "study", "list_optimal_trials"),
+    _Route("POST", rf"{_STUDY}/trials", "study", "create_trial"),
+    _Route("GET", rf"{_STUDY}/trials", "study", "list_trials", ("pageSize", "pageToken")),
+    _Route("GET", _TRIAL, "trial", "get_trial"),
+    _Route("DELETE", _TRIAL, "trial", "delete_trial"),
+    _Route("POST", rf"{_TRIAL}:addTrialMeasurement", "trial", "add_trial_measurement"),
+    _Route("POST", rf"{_TRIAL}:complete", "trial", "complete_trial"),
+    _Route("POST", rf"{_TRIAL}:checkTrialEarlyStoppingState", "trial",
+           "check_trial_early_stopping_state"),
+    _Route("POST", rf"{_TRIAL}:stop", "trial", "stop_trial"),
+    _Route("GET", rf"{_STUDY}/operations/{_SEG}", "study_op", "get_operation"),
+    _Route("POST", rf"{_STUDY}/operations/{_SEG}:wait", "study_op", "wait_operation",
+           ("timeout",)),
+    _Route("GET", rf"{_TRIAL}/operations/{_SEG}", "trial_op", "get_operation"),
+    _Route("POST", rf"{_TRIAL}/operations/{_SEG}:wait", "trial_op", "wait_operation",
+           ("timeout",)),
+]
+
+
+def _name(kind: str, parts: Sequence[str]) -> Any:
+    if kind == "location":
+        return LocationName(*parts)
+    if kind == "study":
+        return StudyName(*parts)
+    if kind == "trial":
+        return TrialName(*parts)
+    if kind == "study_op":
+        return OperationName(StudyName(*parts[:3]).operation(parts[3]).name)
+    return OperationName(TrialName(*parts[:4]).operation(parts[4]).name)
+
+
+class VizierHTTPServer:
+    """A threaded HTTP server for a :class:`~vizier_keras.server.service.VizierService`.
+
+    Args:
+        service: The service (anything with its methods).
+        host: Address to bind; loopback by default.
+        port: Port; 0 lets the kernel pick a free one (read it from :attr:`port`).
+        token: When set, every request must carry ``Authorization: Bearer <token>``.
+    """
+
+    def __init__(self, service: Any, host: str = "127.0.0.1", port: int = 0,
+                 token: str | None = None) -> None:
+        self.service = service
+        self._token = token
+        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> VizierHTTPServer:
+        """Serve on a background thread (for tests and embedding)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="vizier-http",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def shutdown(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> VizierHTTPServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    # ------------------------------------------------------------------ requests
+
+    def dispatch(self, method: str, target: str, body: bytes,
+                 authorization: str | None) -> tuple[int, Json]:
+        """Answer one request: (HTTP status, JSON body)."""
+        try:
+            if self._token is not None and not (
+                    authorization and authorization.startswith("Bearer ")
+                    and hmac.compare_digest(authorization[7:].encode(), self._token.encode())):
+                raise UnauthenticatedError("this server needs 'Authorization: Bearer <token>'")
+            parts = urlsplit(target)
+            query = parse_qs(parts.query, keep_blank_values=True)
+            if method == "GET" and parts.path == "/healthz":
+                return 200, {"status": "SERVING", "database": self.service.database,
+                             "pid": os.getpid(), "version": __version__}
+            if not parts.path.startswith("/v1/"):
+                raise NotFoundError(f"no such path: {parts.path}")
+            path = parts.path[len("/v1/"):]
+            for route in _ROUTES:
+                match = route.regex.match(path)
+                if match and route.method == method:
+                    return 200, self._call(route, [unquote(p) for p in match.groups()],
+                                           query, body)
+            if any(r.regex.match(path) for r in _ROUTES):
+                raise NotFoundError(f"{method} is not a method of {parts.path}")
+            raise NotFoundError(f"no such path: {parts.path}")
+        except ValidationError as e:
+            error: ApiError = InvalidArgumentError(str(e))
+        except ApiError as e:
+            error = e
+        except Exception as e:  # a bug: answer INTERNAL, keep serving
+            logger.exception("internal error on %s %s", method, target)
+            error = InternalError(f"internal error: {type(e).__name__}: {e}")
+        return error.http_status, error.to_json()
+
+    def _call(self, route: _Route, parts: list[str], query: dict[str, list[str]],
+              raw: bytes) -> Json:
+        for key in query:
+            if key not in route.params and key not in _GLOBAL_PARAMS:
+                raise ValidationError(key, query[key][0], "is not a query parameter of "
+                                      "this method")
+        name = _name(route.kind, parts)
+        handler: Handler = getattr(self.service, route.call)
+        if route.call in ("list_studies", "list_trials"):
+            size = query.get("pageSize", [None])[0]
+            if size is not None and not re.fullmatch(r"\d+", size):
+                raise ValidationError("pageSize", size, "must be a non-negative integer")
+            return handler(name, int(size) if size else None, query.get("pageToken", [None])[0])
+        if route.call == "wait_operation":
+            timeout = query.get("timeout", [None])[0]
+            from vizier_keras import wire
+
+            return handler(name, None if timeout is None else wire.parse_duration(
+                timeout, "timeout"))
+        if route.method in ("GET", "DELETE"):
+            return handler(name)
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError as e:
+            raise ValidationError("body", raw[:100].decode("utf-8", "replace"),
+                                  f"is not JSON: {e}") from None
+        return handler(name, body)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = f"vizier-keras/{__version__}"
+
+            def setup(self) -> None:
+                super().setup()
+                # Small answers on a kept-alive connection: without this, Nagle's algorithm
+                # and the client's delayed ACK add ~40 ms to every call.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                logger.debug("%s " + fmt, self.address_string(), *args)
+
+            def _respond(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > _MAX_BODY:
+                    status, payload = 413, InvalidArgumentError(
+                        f"request body over {_MAX_BODY} bytes").to_json()
+                    self.close_connection = True
+                else:
+                    raw = self.rfile.read(length) if length else b""
+                    status, payload = server.dispatch(
+                        self.command, self.path, raw, self.headers.get("Authorization"))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 401:
+                    self.send_header("WWW-Authenticate", "Bearer")
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _respond
+
+        return Handler
+
+
+# --------------------------------------------------------------------------- serve()
+
+def default_compilation_cache() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "vizier-keras", "jax")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextlib.contextmanager
+def _own(database: str) -> Iterator[None]:
+    """Hold the database's owner lock: one server per SQLite file."""
+    lock_path = database + ".lock"
+    handle = open(lock_path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        handle.close()
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            raise SystemExit(f"another vizier-keras server already owns {database}") from None
+        raise
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _write_atomically(path: str, payload: Json) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(payload, f)
+    os.replace(tmp, path)
+
+
+def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
+          token: str | None = None, ready_file: str | None = None,
+          parent_pid: int | None = None, compilation_cache: str | None = None) -> None:
+    """Serve the Vizier API for ``database`` until SIGTERM or SIGINT (or the death of
+    ``parent_pid``).
+
+    Args:
+        database: The SQLite file (created if missing). One server owns a file at a time.
+        host: Address to bind. Anything but loopback logs a warning; use a token there.
+        port: Port; 0 picks a free one (it is logged and written to ``ready_file``).
+        token: Require ``Authorization: Bearer <token>`` on every request.
+        ready_file: Written (atomically, JSON with ``url``) once the server answers.
+        parent_pid: Stop when this process is gone (embedded mode).
+        compilation_cache: JAX's persistent compilation cache directory ("" turns it off).
+    """
+    database = os.path.abspath(database)
+    os.makedirs(os.path.dirname(database), exist_ok=True)
+    if not _is_loopback(host):
+        logger.warning("serving on %s, beyond this machine%s", host,
+                       "" if token else "; anyone who reaches it can use it (pass --token)")
+    with _own(database):
+        cache = default_compilation_cache() if compilation_cache is None else compilation_cache
+        if cache:
+            from vizier_keras.server import fastgp
+
+            fastgp.enable_compilation_cache(cache)
+        from vizier_keras.server.service import VizierService
+
+        service = VizierService(database)
+        http = VizierHTTPServer(service, host, port, token)
+        stop = threading.Event()
+
+        def request_stop(*_: Any) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        http.start()
+        info = {"url": http.url, "port": http.port, "pid": os.getpid(), "database": database,
+                "version": __version__}
+        discovery = database + ".server.json"
+        _write_atomically(discovery, info)
+        if ready_file:
+            _write_atomically(ready_file, info)
+        logger.info("serving %s at %s", database, http.url)
+        try:
+            while not stop.wait(1.0):
+                if parent_pid is not None and not _alive(parent_pid):
+                    logger.info("parent process %d is gone; stopping", parent_pid)
+                    break
+        finally:
+            http.shutdown()
+            service.close()
+            with contextlib.suppress(FileNotFoundError):
+                current = json.load(open(discovery, encoding="utf-8"))
+                if current.get("pid") == os.getpid():
+                    os.remove(discovery)
+            logger.info("stopped")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _NoTensorFlow:
+    """Keeps TensorFlow out of the server process.
+
+    TensorFlow Probability's JAX backend imports TensorFlow when it is installed, only to copy
+    docstrings; that costs seconds and hundreds of MB, and TensorFlow next to OSS Vizier's GP
+    has broken it before. The import then fails and tfp goes on without it.
+    """
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError(f"{name} is kept out of the Vizier server process")
+        return None
+
+
+def keep_tensorflow_out() -> None:
+    if "tensorflow" not in sys.modules and not any(
+            isinstance(f, _NoTensorFlow) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoTensorFlow())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    keep_tensorflow_out()
+    parser = argparse.ArgumentParser(
+        prog="vizier-keras serve",
+        description="Serve the Vertex AI Vizier v1 REST API over Open Source Vizier.")
+    parser.add_argument("--database", required=True, help="SQLite file (created if missing)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
+    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
+    parser.add_argument("--token", default=os.environ.get("VIZIER_KERAS_TOKEN"),
+                        help="require this bearer token (default: $VIZIER_KERAS_TOKEN)")
+    parser.add_argument("--compilation-cache", default=None,
+                        help="JAX compilation cache directory ('' to turn off)")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--ready-file", help=argparse.SUPPRESS)
+    parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+    serve(args.database, host=args.host, port=args.port, token=args.token or None,
+          ready_file=args.ready_file, parent_pid=args.parent_pid,
+          compilation_cache=args.compilation_cache)
+    logger.debug("served for %.1f s", time.monotonic() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

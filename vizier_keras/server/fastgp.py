@@ -1,0 +1,237 @@
+"""Open Source Vizier's GP-UCB-PE designer, configured so that a suggestion costs what it computes.
+
+Plain OSS Vizier spends most of a GP suggestion tracing and compiling JAX programs again:
+
+* the acquisition optimizer is jitted with a random sampler and a projection that compare by
+  identity, so every designer (one per suggestion) misses JAX's cache and retraces the whole
+  Eagle-strategy loop;
+* with no padding, every new trial count is a new array shape, hence a new compilation;
+* each ARD (GP hyperparameter) evaluation goes through jaxopt's SciPy bridge, which converts the
+  parameters leaf by leaf and repartitions the loss function in Python on every call.
+
+Here the same designer (``VizierGPUCBPEBandit``) runs with the same model, acquisition function
+and optimizers, with three changes that leave its arithmetic alone:
+
+1. the sampler and projection compare by value, so the jitted acquisition optimizer is reused;
+2. trial counts are padded to multiples of 10 (padded rows are masked out by the model), so
+   shapes repeat (single-metric studies; OSS does not pad multi-metric ones);
+3. the ARD optimizer is SciPy's L-BFGS-B with the same options, fed from one jitted function of a
+   flat parameter vector (:class:`FlatScipyLbfgsB`); it takes the same steps as OSS's
+   ``JaxoptScipyLbfgsB`` (tested to agree);
+
+and one that does change it: the Eagle acquisition optimizer gets a third of OSS's evaluation
+budget (:data:`ACQUISITION_EVALUATIONS`); the quality runs of ``benchmarks/server_speed.py``
+compare the two side by side.
+
+A JAX persistent compilation cache (see :func:`enable_compilation_cache`) keeps compiled programs
+across server restarts.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.optimize
+from vizier import pyvizier as vz
+from vizier._src.algorithms.designers import gp_ucb_pe
+from vizier._src.algorithms.designers.gp_ucb_pe import padding
+from vizier._src.algorithms.optimizers import eagle_strategy as es
+from vizier._src.algorithms.optimizers import vectorized_base as vb
+from vizier._src.jax import stochastic_process_model as sp
+from vizier._src.jax.optimizers import core as opt_core
+from vizier._src.jax.optimizers import jaxopt_wrappers
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FlatScipyLbfgsB", "enable_compilation_cache", "gp_ucb_pe_designer"]
+
+
+# --------------------------------------------------------------------------- stable statics
+
+class _StableRandomSampler(es.DefaultRandomSampler):
+    """OSS's random sampler, equal to any other built for the same feature layout."""
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self._max_categorical_size,
+                tuple(np.asarray(self._categorical_sizes).reshape(-1).tolist()),
+                self._continuous_padded_dim)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _StableRandomSampler) and type(other) is type(self) and (
+            other._key() == self._key())
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+class _StableProjection(es.DefaultProjection):
+    """OSS's projection (a clip to [0, 1]); it holds no state, so all are equal."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+
+# Acquisition evaluations per suggestion. OSS spends 75,000 (its
+# default_acquisition_optimizer_factory); a third of that finds acquisition optima as good in
+# benchmarks/server_speed.py's side-by-side quality runs, and is the one change here that is
+# not free: it saves ~1.2 s of compute per suggestion on 2 cores.
+ACQUISITION_EVALUATIONS = 25_000
+
+def acquisition_optimizer_factory(max_evaluations: int = ACQUISITION_EVALUATIONS
+                                  ) -> vb.VectorizedOptimizerFactory:
+    """OSS's Eagle acquisition optimizer (same strategy, config and batch) with the stable
+    sampler and projection, and ``max_evaluations`` evaluations."""
+    return vb.VectorizedOptimizerFactory(
+        strategy_factory=es.VectorizedEagleStrategyFactory(
+            eagle_config=gp_ucb_pe.VizierGPUCBPEBandit.default_eagle_config,
+            random_sampler_factory=_StableRandomSampler,
+            projection_factory=_StableProjection,
+        ),
+        max_evaluations=max_evaluations,
+        suggestion_batch_size=gp_ucb_pe.VizierGPUCBPEBandit
+        .default_acquisition_optimizer_factory.suggestion_batch_size,
+    )
+
+
+ACQUISITION_OPTIMIZER_FACTORY = acquisition_optimizer_factory()
+TRIAL_PADDING = padding.PaddingSchedule(num_trials=padding.PaddingType.MULTIPLES_OF_10)
+
+
+# --------------------------------------------------------------------------- ARD optimizer
+
+class _Static:
+    """A hashable holder for the static half of a loss function and the parameter layout."""
+
+    def __init__(self, static: Any, layout: tuple[Any, ...]) -> None:
+        self.static = static
+        self.layout = layout
+        self._hash = hash((jax.tree_util.tree_structure(static), layout))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Static) or other._hash != self._hash:
+            return False
+        if other.layout != self.layout:
+            return False
+        mine, mine_def = jax.tree_util.tree_flatten(self.static)
+        theirs, their_def = jax.tree_util.tree_flatten(other.static)
+        if not (mine_def == their_def):  # type: ignore[operator]
+            return False
+        return all(a is b or a == b for a, b in zip(mine, theirs, strict=True))
+
+
+def _layout(params: Any) -> tuple[Any, ...]:
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    return treedef, tuple((tuple(np.shape(x)), str(jnp.asarray(x).dtype)) for x in leaves)
+
+
+def _unflatten(flat: jax.Array, layout: tuple[Any, ...]) -> Any:
+    treedef, shapes = layout
+    leaves, start = [], 0
+    for shape, dtype in shapes:
+        size = int(np.prod(shape, dtype=np.int64))
+        leaves.append(flat[start:start + size].reshape(shape).astype(dtype))
+        start += size
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _flat_value_and_grad(flat: jax.Array, dynamic: Any, holder: _Static
+                         ) -> tuple[jax.Array, jax.Array]:
+    loss_fn = eqx.combine(dynamic, holder.static)
+    params = _unflatten(flat, holder.layout)
+    (value, _), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(params)
+    flat_grads = jnp.concatenate([jnp.ravel(g).astype(jnp.float64)
+                                  for g in jax.tree_util.tree_leaves(grads)])
+    return value.astype(jnp.float64), flat_grads
+
+
+class FlatScipyLbfgsB(opt_core.Optimizer):
+    """SciPy's L-BFGS-B over the ARD loss, as OSS's ``JaxoptScipyLbfgsB`` runs it (same options,
+    same start points, same bounds, best loss wins), with the value and gradient computed by one
+    jitted function of a flat float64 vector instead of jaxopt's per-leaf bridge."""
+
+    def __init__(self, options: jaxopt_wrappers.LbfgsBOptions) -> None:
+        self._options = options
+
+    def __call__(
+        self,
+        init_params: Any,
+        loss_fn: Callable[[Any], Any],
+        rng: jax.Array,
+        *,
+        constraints: sp.Constraint | None = None,
+        best_n: int | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
+        del rng
+        starts = jaxopt_wrappers._unbatch_params(init_params)
+        layout = _layout(starts[0])
+        dynamic, static = eqx.partition(loss_fn, eqx.is_array)
+        holder = _Static(static, layout)
+        bounds = jaxopt_wrappers._get_bounds(starts[0], constraints)
+        scipy_bounds = None
+        if bounds is not None:
+            scipy_bounds = scipy.optimize.Bounds(lb=_ravel(bounds[0]), ub=_ravel(bounds[1]))
+
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grad = _flat_value_and_grad(x, dynamic, holder)
+            return float(value), np.asarray(grad, dtype=np.float64)
+
+        losses, params = [], []
+        for start in starts:
+            result = scipy.optimize.minimize(
+                fun, _ravel(start), jac=True, bounds=scipy_bounds, method="L-BFGS-B",
+                options={"maxiter": self._options.maxiter, "gtol": self._options.tol,
+                         "maxls": self._options.num_line_search_steps})
+            losses.append(float(result.fun))
+            params.append(_unflatten(jnp.asarray(result.x), layout))
+        all_params = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *params)
+        loss_array = jnp.asarray(losses)
+        return (opt_core.get_best_params(loss_array, all_params, best_n=best_n),
+                {"loss": loss_array[jnp.newaxis, :]})
+
+
+def _ravel(tree: Any) -> np.ndarray:
+    return np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1)
+                           for x in jax.tree_util.tree_leaves(tree)])
+
+
+def _default_ard_options() -> jaxopt_wrappers.LbfgsBOptions:
+    # OSS's default_ard_optimizer() options, read from it so that they stay the same.
+    return gp_ucb_pe.default_ard_optimizer()._options
+
+
+# --------------------------------------------------------------------------- the designer
+
+def gp_ucb_pe_designer(problem: vz.ProblemStatement, **kwargs: Any
+                       ) -> gp_ucb_pe.VizierGPUCBPEBandit:
+    """OSS's GP-UCB-PE designer with the three changes described in this module."""
+    options: dict[str, Any] = {
+        "acquisition_optimizer_factory": ACQUISITION_OPTIMIZER_FACTORY,
+        "ard_optimizer": FlatScipyLbfgsB(_default_ard_options()),
+    }
+    if len(problem.metric_information) == 1:
+        options["padding_schedule"] = TRIAL_PADDING
+    options.update(kwargs)
+    return gp_ucb_pe.VizierGPUCBPEBandit(problem, **options)
+
+
+def enable_compilation_cache(directory: str | os.PathLike[str]) -> None:
+    """Keep JAX's compiled programs in ``directory`` across processes."""
+    os.makedirs(directory, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", os.fspath(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -1,0 +1,261 @@
+"""Search algorithms of the embedded service: names, Pythia policies, and the wrappers that make
+them safe (errors end the operation) and conditional-aware (flat space in, active parameters
+out).
+
+==========================  =====================================================================
+``algorithm``               Policy (Open Source Vizier)
+==========================  =====================================================================
+ALGORITHM_UNSPECIFIED       GP-UCB-PE, OSS's default, configured for speed (:mod:`.fastgp`)
+GRID_SEARCH                 grid search (continuous parameters are discretised by OSS)
+RANDOM_SEARCH               uniform random search
+GAUSSIAN_PROCESS_BANDIT     GP bandit with UCB (OSS ``VizierGPBandit``)
+QUASI_RANDOM_SEARCH         Halton sequence
+EAGLE_STRATEGY              firefly algorithm (single metric only)
+NSGA2                       NSGA-II evolutionary search (meant for several metrics)
+==========================  =====================================================================
+
+The first three are Vertex AI's own names; the others work against this service only.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import grpc
+from vizier import pythia
+from vizier import pyvizier as vz
+from vizier._src.algorithms.policies import designer_policy as dp
+from vizier._src.service import pythia_service_pb2, service_policy_supporter
+from vizier.service import pyvizier as svz
+
+from vizier_keras.server.conditional import FlatSpace
+
+logger = logging.getLogger(__name__)
+
+METADATA_NS = "vizier_keras"
+SPEC_KEY = "study_spec"
+
+ALGORITHMS: dict[str, str] = {
+    "ALGORITHM_UNSPECIFIED": "GP-UCB-PE (Open Source Vizier's default), tuned for speed",
+    "GRID_SEARCH": "grid search",
+    "RANDOM_SEARCH": "random search",
+    "GAUSSIAN_PROCESS_BANDIT": "Gaussian-process bandit (UCB)",
+    "QUASI_RANDOM_SEARCH": "quasi-random (Halton) search",
+    "EAGLE_STRATEGY": "Eagle strategy (firefly algorithm), one metric",
+    "NSGA2": "NSGA-II, for several metrics",
+}
+
+
+def _policy(problem: vz.ProblemStatement, algorithm: str,
+            supporter: pythia.PolicySupporter) -> pythia.Policy:
+    if algorithm in ("ALGORITHM_UNSPECIFIED", "DEFAULT", ""):
+        from vizier_keras.server import fastgp
+
+        return dp.DesignerPolicy(supporter, fastgp.gp_ucb_pe_designer)
+    if algorithm == "RANDOM_SEARCH":
+        return _RandomPolicy(problem.search_space)
+    if algorithm == "GAUSSIAN_PROCESS_BANDIT":
+        from vizier._src.algorithms.designers import gp_bandit
+
+        return dp.DesignerPolicy(supporter, gp_bandit.VizierGPBandit.from_problem)
+    if algorithm == "QUASI_RANDOM_SEARCH":
+        from vizier._src.algorithms.designers import quasi_random
+
+        return dp.PartiallySerializableDesignerPolicy(
+            problem, supporter, quasi_random.QuasiRandomDesigner.from_problem)
+    if algorithm == "GRID_SEARCH":
+        from vizier._src.algorithms.designers import grid
+
+        return dp.PartiallySerializableDesignerPolicy(
+            problem, supporter, grid.GridSearchDesigner.from_problem)
+    if algorithm == "EAGLE_STRATEGY":
+        from vizier._src.algorithms.designers.eagle_strategy import eagle_strategy
+
+        return dp.PartiallySerializableDesignerPolicy(
+            problem, supporter, eagle_strategy.EagleStrategyDesigner)
+    if algorithm == "NSGA2":
+        from vizier._src.algorithms.evolution import nsga2
+
+        return dp.PartiallySerializableDesignerPolicy(problem, supporter, nsga2.NSGA2Designer)
+    raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+
+
+def check_algorithm(problem: vz.ProblemStatement, algorithm: str) -> None:
+    """Raise ValueError when ``algorithm`` cannot run on ``problem`` (checked at study creation
+    by building the designer once)."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; this service runs "
+                         f"{', '.join(ALGORITHMS)}")
+    multi = len(problem.metric_information) > 1
+    if algorithm == "EAGLE_STRATEGY" and multi:
+        raise ValueError("EAGLE_STRATEGY optimises one metric; use NSGA2 or the default "
+                         "algorithm for several")
+    if algorithm == "ALGORITHM_UNSPECIFIED":
+        from vizier_keras.server import fastgp
+
+        fastgp.gp_ucb_pe_designer(problem)
+    elif algorithm == "GAUSSIAN_PROCESS_BANDIT":
+        from vizier._src.algorithms.designers import gp_bandit
+
+        gp_bandit.VizierGPBandit.from_problem(problem)
+    elif algorithm == "GRID_SEARCH":
+        from vizier._src.algorithms.designers import grid
+
+        grid.GridSearchDesigner.from_problem(problem)
+    elif algorithm == "NSGA2":
+        from vizier._src.algorithms.evolution import nsga2
+
+        nsga2.NSGA2Designer(problem)
+
+
+class _RandomPolicy(pythia.Policy):
+    """OSS's random designer as a policy, the designer built once per search space (OSS's
+    RandomPolicy builds one, with its converters, on every call)."""
+
+    _designers: ClassVar[dict[str, Any]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, search_space: vz.SearchSpace) -> None:
+        from vizier._src.algorithms.designers import random as random_designer
+
+        key = repr(search_space)
+        with self._lock:
+            designer = self._designers.get(key)
+            if designer is None:
+                if len(self._designers) > 256:
+                    self._designers.clear()
+                designer = self._designers[key] = random_designer.RandomDesigner(search_space)
+        self._designer = designer
+
+    def suggest(self, request: pythia.SuggestRequest) -> pythia.SuggestDecision:
+        with self._lock:
+            return pythia.SuggestDecision(self._designer.suggest(request.count))
+
+    def early_stop(self, request: pythia.EarlyStopRequest) -> pythia.EarlyStopDecisions:
+        raise NotImplementedError("early stopping is decided by the service's own rules")
+
+
+class _FlatSupporter(pythia.PolicySupporter):
+    """Shows a designer the trials of a conditional study in the flat space."""
+
+    def __init__(self, inner: pythia.PolicySupporter, space: FlatSpace,
+                 problem: vz.ProblemStatement) -> None:
+        self._inner = inner
+        self._space = space
+        self._problem = problem
+
+    @property
+    def study_guid(self) -> str:
+        return self._inner.study_guid
+
+    def GetStudyConfig(self, study_guid: str) -> vz.ProblemStatement:
+        return self._problem
+
+    def GetTrials(self, **kwargs: Any) -> list[vz.Trial]:
+        return [self._flatten(t) for t in self._inner.GetTrials(**kwargs)]
+
+    def CheckCancelled(self, note: str | None = None) -> None:
+        self._inner.CheckCancelled(note)
+
+    def TimeRemaining(self) -> Any:
+        return self._inner.TimeRemaining()
+
+    def _flatten(self, trial: vz.Trial) -> vz.Trial:
+        flat = copy.deepcopy(trial)
+        values = {name: pv.value for name, pv in trial.parameters.items()}
+        flat.parameters = vz.ParameterDict(self._space.to_flat(values))
+        return flat
+
+
+class _ActiveOnlyPolicy(pythia.Policy):
+    """Cuts each suggestion of a flat-space policy back to the parameters its conditions make
+    active."""
+
+    def __init__(self, inner: pythia.Policy, space: FlatSpace) -> None:
+        self._inner = inner
+        self._space = space
+
+    def suggest(self, request: pythia.SuggestRequest) -> pythia.SuggestDecision:
+        decision = self._inner.suggest(request)
+        for suggestion in decision.suggestions:
+            flat = {name: pv.value for name, pv in suggestion.parameters.items()}
+            suggestion.parameters = vz.ParameterDict(self._space.from_flat(flat))
+        return decision
+
+    def early_stop(self, request: pythia.EarlyStopRequest) -> pythia.EarlyStopDecisions:
+        return self._inner.early_stop(request)
+
+    @property
+    def name(self) -> str:
+        return f"ActiveOnly({getattr(self._inner, 'name', type(self._inner).__name__)})"
+
+
+def vertex_spec_of(problem: vz.ProblemStatement) -> dict[str, Any]:
+    """The Vertex StudySpec stored with a study (the flat OSS spec carries it as metadata)."""
+    raw = problem.metadata.ns(METADATA_NS).get(SPEC_KEY)
+    if raw is None:
+        raise ValueError("the study carries no Vertex StudySpec metadata")
+    return dict(json.loads(raw))
+
+
+def make_policy(problem: vz.ProblemStatement, algorithm: str,
+                supporter: pythia.PolicySupporter) -> pythia.Policy:
+    space = FlatSpace(vertex_spec_of(problem))
+    if not space.is_conditional:
+        return _policy(problem, algorithm, supporter)
+    flat_supporter = _FlatSupporter(supporter, space, problem)
+    return _ActiveOnlyPolicy(_policy(problem, algorithm, flat_supporter), space)
+
+
+class AlgorithmError(grpc.RpcError):
+    """An algorithm failed. OSS's servicer ends the suggest operation with an error only for
+    ``grpc.RpcError``; anything else would leave the operation undone forever."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PythiaService:
+    """The in-process Pythia service that OSS's VizierServicer calls for suggestions."""
+
+    def __init__(self, policy_factory: Callable[..., pythia.Policy] = make_policy) -> None:
+        import jax
+
+        # Like OSS's PythiaServicer: the GP designers expect float64.
+        jax.config.update("jax_enable_x64", True)
+        self._vizier_service: Any = None
+        self._policy_factory = policy_factory
+
+    def connect(self, vizier_service: Any) -> None:
+        self._vizier_service = vizier_service
+
+    def Suggest(self, request: pythia_service_pb2.SuggestRequest,
+                context: Any = None) -> pythia_service_pb2.SuggestDecision:
+        try:
+            suggest_request = svz.SuggestConverter.from_request_proto(request)
+            supporter = service_policy_supporter.ServicePolicySupporter(
+                request.study_descriptor.guid, self._vizier_service)
+            policy = self._policy_factory(suggest_request.study_config, request.algorithm,
+                                          supporter)
+            decision = policy.suggest(suggest_request)
+            if len(decision.suggestions) < suggest_request.count:
+                raise RuntimeError(f"the algorithm gave {len(decision.suggestions)} of the "
+                                   f"{suggest_request.count} suggestions asked for")
+            return svz.SuggestConverter.to_decision_proto(decision)
+        except Exception as e:
+            logger.exception("algorithm %r failed", request.algorithm)
+            raise AlgorithmError(f"algorithm {request.algorithm or 'ALGORITHM_UNSPECIFIED'} "
+                                 f"failed: {type(e).__name__}: {e}") from e
+
+    def EarlyStop(self, request: Any, context: Any = None) -> Any:
+        raise AlgorithmError("early stopping is decided by the service's own rules")
+
