@@ -178,8 +178,9 @@ def server_latency(n_trials: int, gp_calls: int, random_calls: int, memory_calls
     queue.put(result)
 
 
-def quality_run(kind: str, seed: int, trials: int, which: str, queue: Any) -> None:
-    """Best-so-far curve of one designer on one function and seed.
+def quality_runs(runs: list[tuple[str, int]], trials: int, which: str, queue: Any) -> None:
+    """Best-so-far curves of one designer configuration on (function, seed) runs, in one process
+    (compiled programs are reused from run to run, as in a server).
 
     ``which``: "plain" (OSS's GP-UCB-PE as OSS configures it), "ours" (the server's
     configuration), or "ours@75000" (the server's configuration with OSS's full acquisition
@@ -199,45 +200,47 @@ def quality_run(kind: str, seed: int, trials: int, which: str, queue: Any) -> No
 
     spec = json_format.ParseDict(vertex_spec("DEFAULT"), study_pb2.StudySpec())
     problem = svz.StudyConfig.from_proto(spec).to_problem()
-    rng = jax.random.PRNGKey(seed)
-    if which == "plain":
-        designer = gp_ucb_pe.VizierGPUCBPEBandit(problem, rng=rng)
-    elif which == "ours":
-        designer = fastgp.gp_ucb_pe_designer(problem, rng=rng)
-    else:
-        budget = int(which.split("@")[1])
-        designer = fastgp.gp_ucb_pe_designer(
-            problem, rng=rng,
-            acquisition_optimizer_factory=fastgp.acquisition_optimizer_factory(budget))
-    shift = 0.2 + 0.07 * seed
-    best = math.inf
-    curve, times = [], []
-    for i in range(trials):
-        start = time.perf_counter()
-        suggestion = designer.suggest(1)[0]
-        times.append(time.perf_counter() - start)
-        values = {k: v.value for k, v in suggestion.parameters.items()}
-        value = objective(values, shift=shift, kind=kind)
-        trial = suggestion.to_trial(i + 1)
-        trial.complete(vz.Measurement(metrics={METRIC: value}))
-        designer.update(abstractions.CompletedTrials([trial]), abstractions.ActiveTrials())
-        best = min(best, value)
-        curve.append(best)
-    queue.put({"curve": curve, "times": times})
+    out = []
+    for kind, seed in runs:
+        rng = jax.random.PRNGKey(seed)
+        if which == "plain":
+            designer = gp_ucb_pe.VizierGPUCBPEBandit(problem, rng=rng)
+        elif which == "ours":
+            designer = fastgp.gp_ucb_pe_designer(problem, rng=rng)
+        else:
+            budget = int(which.split("@")[1])
+            designer = fastgp.gp_ucb_pe_designer(
+                problem, rng=rng,
+                acquisition_optimizer_factory=fastgp.acquisition_optimizer_factory(budget))
+        shift = 0.2 + 0.07 * seed
+        best = math.inf
+        curve, times = [], []
+        for i in range(trials):
+            start = time.perf_counter()
+            suggestion = designer.suggest(1)[0]
+            times.append(time.perf_counter() - start)
+            values = {k: v.value for k, v in suggestion.parameters.items()}
+            value = objective(values, shift=shift, kind=kind)
+            trial = suggestion.to_trial(i + 1)
+            trial.complete(vz.Measurement(metrics={METRIC: value}))
+            designer.update(abstractions.CompletedTrials([trial]), abstractions.ActiveTrials())
+            best = min(best, value)
+            curve.append(best)
+        out.append({"function": kind, "seed": seed, "curve": curve, "times": times})
+    queue.put(out)
 
 
 def compare(kinds: list[str], seeds: list[int], trials: int, a: str, b: str
             ) -> dict[str, Any]:
+    runs = [(kind, seed) for kind in kinds for seed in seeds]
+    results = {which: run(quality_runs, runs, trials, which) for which in (a, b)}
     rows = []
-    for kind in kinds:
-        for seed in seeds:
-            ra = run(quality_run, kind, seed, trials, a)
-            rb = run(quality_run, kind, seed, trials, b)
-            rows.append({"function": kind, "seed": seed, a: ra, b: rb})
-            print(f"  {kind:7} seed {seed}: {a} {ra['curve'][-1]:.4f} "
-                  f"({statistics.median(ra['times']):.2f} s/suggest)   {b} "
-                  f"{rb['curve'][-1]:.4f} ({statistics.median(rb['times']):.2f} s/suggest)",
-                  flush=True)
+    for ra, rb in zip(results[a], results[b], strict=True):
+        rows.append({"function": ra["function"], "seed": ra["seed"], a: ra, b: rb})
+        print(f"  {ra['function']:7} seed {ra['seed']}: {a} {ra['curve'][-1]:.4f} "
+              f"({statistics.median(ra['times']):.2f} s/suggest)   {b} "
+              f"{rb['curve'][-1]:.4f} ({statistics.median(rb['times']):.2f} s/suggest)",
+              flush=True)
     fa = [r[a]["curve"][-1] for r in rows]
     fb = [r[b]["curve"][-1] for r in rows]
     summary = {"trials": trials, "runs": rows, f"{a}_median_best": statistics.median(fa),

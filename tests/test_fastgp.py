@@ -84,3 +84,16 @@ def test_a_fresh_designer_reuses_compiled_programs():
     first, second = (int(x) for x in out.split("counts")[1].split())
     assert first > 10  # the first suggestion traces (the listener works)
     assert second == 0  # the second traces nothing: every program is reused
+
+
+def test_a_suggestion_with_no_completed_trial_and_one_pending():
+    # What a tuner that fetches ahead asks while its first trial trains.
+    assert "ok" in run_python(_SETUP + """
+    designer = fastgp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(1))
+    pending = trials[0]
+    active = vz.Trial(parameters=pending.parameters, id=1)
+    designer.update(abstractions.CompletedTrials([]), abstractions.ActiveTrials([active]))
+    suggestion = designer.suggest(1)[0]
+    assert set(suggestion.parameters) == {"a", "b", "c", "d"}
+    print("ok")
+    """)

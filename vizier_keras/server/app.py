@@ -268,6 +268,20 @@ def default_compilation_cache() -> str:
     return os.path.join(base, "vizier-keras", "jax")
 
 
+def enable_compilation_cache(directory: str) -> None:
+    """Keep JAX's compiled programs in ``directory`` across server processes.
+
+    Must run before anything compiles: JAX settles its cache at the first compilation (importing
+    OSS Vizier's designers already compiles), and ignores the setting after.
+    """
+    import jax
+
+    os.makedirs(directory, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", os.fspath(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -326,9 +340,7 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
     with _own(database):
         cache = default_compilation_cache() if compilation_cache is None else compilation_cache
         if cache:
-            from vizier_keras.server import fastgp
-
-            fastgp.enable_compilation_cache(cache)
+            enable_compilation_cache(cache)
         from vizier_keras.server.service import VizierService
 
         service = VizierService(database)
@@ -409,8 +421,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
+    # Our own messages at the level asked for; OSS Vizier and JAX (which log every suggestion
+    # at INFO, on the root logger and absl's) at WARNING, so the log stays readable.
+    logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("vizier_keras").setLevel(args.log_level.upper())
+    logging.getLogger("absl").setLevel(logging.WARNING)
     started = time.monotonic()
     serve(args.database, host=args.host, port=args.port, token=args.token or None,
           ready_file=args.ready_file, parent_pid=args.parent_pid,

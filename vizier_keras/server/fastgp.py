@@ -13,8 +13,9 @@ Here the same designer (``VizierGPUCBPEBandit``) runs with the same model, acqui
 and optimizers, with three changes that leave its arithmetic alone:
 
 1. the sampler and projection compare by value, so the jitted acquisition optimizer is reused;
-2. trial counts are padded to multiples of 10 (padded rows are masked out by the model), so
-   shapes repeat (single-metric studies; OSS does not pad multi-metric ones);
+2. trial counts are padded, to at least 30 and then to multiples of 10 (:class:`_TrialPadding`;
+   padded rows are masked out by the model), so that shapes repeat (single-metric studies; OSS
+   does not pad multi-metric ones);
 3. the ARD optimizer is SciPy's L-BFGS-B with the same options, fed from one jitted function of a
    flat parameter vector (:class:`FlatScipyLbfgsB`); it takes the same steps as OSS's
    ``JaxoptScipyLbfgsB`` (tested to agree);
@@ -23,18 +24,18 @@ and one that does change it: the Eagle acquisition optimizer gets a third of OSS
 budget (:data:`ACQUISITION_EVALUATIONS`); the quality runs of ``benchmarks/server_speed.py``
 compare the two side by side.
 
-A JAX persistent compilation cache (see :func:`enable_compilation_cache`) keeps compiled programs
-across server restarts.
+JAX's persistent compilation cache (``app.enable_compilation_cache``) keeps the compiled
+programs across server restarts.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -51,7 +52,7 @@ from vizier._src.jax.optimizers import jaxopt_wrappers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FlatScipyLbfgsB", "enable_compilation_cache", "gp_ucb_pe_designer"]
+__all__ = ["FlatScipyLbfgsB", "acquisition_optimizer_factory", "gp_ucb_pe_designer"]
 
 
 # --------------------------------------------------------------------------- stable statics
@@ -105,7 +106,36 @@ def acquisition_optimizer_factory(max_evaluations: int = ACQUISITION_EVALUATIONS
 
 
 ACQUISITION_OPTIMIZER_FACTORY = acquisition_optimizer_factory()
-TRIAL_PADDING = padding.PaddingSchedule(num_trials=padding.PaddingType.MULTIPLES_OF_10)
+MIN_PADDED_TRIALS = 30
+
+
+@attrs.define(frozen=True, kw_only=True, hash=True, eq=True)
+class _TrialPadding(padding.PaddingSchedule):
+    """Pads the trial count to at least :data:`MIN_PADDED_TRIALS`, then to multiples of 10.
+
+    OSS's MULTIPLES_OF_10 makes a study compile its programs again at 10, 20 and 30 trials (and
+    at each, once more when a pending trial reaches into the next ten): ~20 s each on 2 cores,
+    a large share of a small study. Padded rows are masked out, so results do not change; the
+    extra rows cost a little compute while a study is small.
+    """
+
+    def _pad_trailing_dims(self, array: Any, padding_types: Any) -> Any:
+        from vizier._src.jax import types as jax_types
+
+        array = np.asarray(array)
+        shape = list(array.shape)
+        trials_axis = len(shape) - len(padding_types)
+        shape[trials_axis] = padded_trials(shape[trials_axis])
+        fill = self._int_default if np.issubdtype(array.dtype, np.integer) else np.nan
+        return jax_types.PaddedArray.from_array(array, tuple(shape), fill_value=fill)
+
+
+def padded_trials(count: int) -> int:
+    """The number of rows :class:`_TrialPadding` gives ``count`` trials."""
+    return max(MIN_PADDED_TRIALS, -(-count // 10) * 10)
+
+
+TRIAL_PADDING = _TrialPadding()
 
 
 # --------------------------------------------------------------------------- ARD optimizer
@@ -156,7 +186,8 @@ def _flat_value_and_grad(flat: jax.Array, dynamic: Any, holder: _Static
     (value, _), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(params)
     flat_grads = jnp.concatenate([jnp.ravel(g).astype(jnp.float64)
                                   for g in jax.tree_util.tree_leaves(grads)])
-    return value.astype(jnp.float64), flat_grads
+    # With no data, OSS's designer passes a loss that returns a Python float.
+    return jnp.asarray(value, jnp.float64), flat_grads
 
 
 class FlatScipyLbfgsB(opt_core.Optimizer):
@@ -227,11 +258,3 @@ def gp_ucb_pe_designer(problem: vz.ProblemStatement, **kwargs: Any
         options["padding_schedule"] = TRIAL_PADDING
     options.update(kwargs)
     return gp_ucb_pe.VizierGPUCBPEBandit(problem, **options)
-
-
-def enable_compilation_cache(directory: str | os.PathLike[str]) -> None:
-    """Keep JAX's compiled programs in ``directory`` across processes."""
-    os.makedirs(directory, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", os.fspath(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
