@@ -486,8 +486,8 @@ def _direction(objective: Any, where: str) -> tuple[str, str]:
                                   "maximize this metric; pass keras_tuner.Objective("
                                   f"{objective!r}, direction='min' or 'max')")
         return objective, direction
-    if isinstance(objective, kt.Objective) and type(objective).__name__ not in (
-            "MultiObjective", "DefaultObjective"):
+    # KerasTuner's DefaultObjective (run_trial returns a number) is "default_objective", min.
+    if isinstance(objective, kt.Objective) and type(objective).__name__ != "MultiObjective":
         if objective.direction not in ("min", "max"):
             raise ValidationError(f"{where}.direction", objective.direction,
                                   "must be 'min' or 'max'")

@@ -53,6 +53,8 @@ _REGION_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _T = TypeVar("_T")
 
 Json = dict[str, Any]
+# A study: its name object, its name string, or the Study message the service returned.
+StudyRef = StudyName | str | Mapping[str, Any]
 
 
 def vertex_endpoint(region: str) -> str:
@@ -386,7 +388,7 @@ class VizierClient:
         # in ALREADY_EXISTS at worst, which get_or_create_study handles.
         return self._call("POST", f"{parent_name}/studies", body=study, idempotent=False)
 
-    def get_study(self, name: StudyName | str) -> Json:
+    def get_study(self, name: StudyRef) -> Json:
         """Get a study (``studies.get``). Raises NotFoundError if there is none."""
         return self._call("GET", as_name(StudyName, name), idempotent=True)
 
@@ -395,7 +397,7 @@ class VizierClient:
         """Every study of a location (``studies.list``, all pages)."""
         return list(self._paged(f"{as_name(LocationName, parent)}/studies", "studies", page_size))
 
-    def delete_study(self, name: StudyName | str) -> None:
+    def delete_study(self, name: StudyRef) -> None:
         """Delete a study and its trials (``studies.delete``).
 
         A delete that is repeated after a broken connection and then finds no study counts as
@@ -445,7 +447,7 @@ class VizierClient:
 
     # ------------------------------------------------------------------ trials
 
-    def start_suggest_trials(self, study: StudyName | str, count: int, client_id: str) -> Json:
+    def start_suggest_trials(self, study: StudyRef, count: int, client_id: str) -> Json:
         """Ask for suggestions (``trials.suggest``) and return the operation, without waiting.
 
         Safe to repeat: the service gives the same client id the same pending trials.
@@ -458,7 +460,7 @@ class VizierClient:
                           body={"suggestionCount": count, "clientId": client_id},
                           idempotent=True)
 
-    def suggest_trials(self, study: StudyName | str, count: int = 1, *, client_id: str,
+    def suggest_trials(self, study: StudyRef, count: int = 1, *, client_id: str,
                        timeout: float | None = None) -> SuggestResult:
         """Suggest trials and wait for them (``trials.suggest`` + operation polling).
 
@@ -487,7 +489,7 @@ class VizierClient:
             operation=str(operation.get("name", "")),
         )
 
-    def create_trial(self, study: StudyName | str,
+    def create_trial(self, study: StudyRef,
                      parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Json:
         """Add a trial with given parameter values (``trials.create``).
 
@@ -503,7 +505,7 @@ class VizierClient:
         """Get a trial (``trials.get``)."""
         return self._call("GET", as_name(TrialName, name), idempotent=True)
 
-    def list_trials(self, study: StudyName | str, *, page_size: int | None = None) -> list[Json]:
+    def list_trials(self, study: StudyRef, *, page_size: int | None = None) -> list[Json]:
         """Every trial of a study (``trials.list``, all pages)."""
         return list(self._paged(f"{as_name(StudyName, study)}/trials", "trials", page_size))
 
@@ -621,7 +623,7 @@ class VizierClient:
         """Mark a trial STOPPING (``trials.stop``); the worker running it completes it."""
         return self._call("POST", f"{as_name(TrialName, trial)}:stop", body={}, idempotent=True)
 
-    def list_optimal_trials(self, study: StudyName | str) -> list[Json]:
+    def list_optimal_trials(self, study: StudyRef) -> list[Json]:
         """The Pareto-optimal trials of a study (``trials.listOptimalTrials``); for a
         single-objective study, the best trial(s)."""
         response = self._call("POST", f"{as_name(StudyName, study)}/trials:listOptimalTrials",
