@@ -1,0 +1,361 @@
+"""CloudTuner and CloudOracle with real Keras training on digits against a real Vizier server."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import keras_tuner as kt
+import pytest
+from conftest import unique
+from keras_models import digits, getting_started, mlp
+
+from vizier_keras import CloudTuner, VizierClient, errors, tunable
+from vizier_keras.studies import StudyMismatchError
+
+pytestmark = pytest.mark.slow
+
+
+def make_tuner(tmp_path: Any, local_server: Any, build: Any = mlp, **kwargs: Any) -> CloudTuner:
+    options: dict[str, Any] = dict(objective="val_accuracy", max_trials=3,
+                                   directory=str(tmp_path), project_name=unique("p"),
+                                   endpoint=local_server.url, algorithm="RANDOM_SEARCH")
+    options.update(kwargs)
+    return CloudTuner(build, project_id=None, region=None, **options)
+
+
+def search(tuner: CloudTuner, epochs: int = 2, verbose: int = 0, **kwargs: Any) -> None:
+    x, y = digits()
+    tuner.search(x, y, validation_split=0.25, epochs=epochs, verbose=verbose, **kwargs)
+
+
+def study_trials(local_server: Any, tuner: CloudTuner) -> list[dict[str, Any]]:
+    with VizierClient(local_server.url) as c:
+        return c.list_trials(tuner.oracle.study)
+
+
+def test_a_search_runs_every_public_method(tmp_path, local_server, capsys):
+    tuner = make_tuner(tmp_path, local_server, build=getting_started)
+    tuner.search_space_summary()
+    # Found before the study exists: the parameters declared in the loop.
+    assert {p.name for p in tuner.oracle.get_space().space} == {
+        "num_layers", "units_0", "units_1", "units_2", "lr"}
+    assert tuner.remaining_trials == 3
+    search(tuner, verbose=2)
+    out = capsys.readouterr().out
+    assert "Trial 1 of 3" in out and "best" in out and "outside model.fit" in out
+    trials = study_trials(local_server, tuner)
+    assert len(trials) == 3 and all(t["state"] == "SUCCEEDED" for t in trials)
+    # Every parameter declared in the loop is in the study, and tuned.
+    spec_ids = {p["parameterId"] for p in tuner.oracle.study["studySpec"]["parameters"]}
+    assert spec_ids == {"num_layers", "units_0", "units_1", "units_2", "lr"}
+    # Per-epoch measurements streamed by the tuner's own callback; the final one is the best.
+    for t in trials:
+        assert [m["stepCount"] for m in t["measurements"]] == ["1", "2"]
+        assert {m["metricId"] for m in t["measurements"][0]["metrics"]} >= {
+            "val_accuracy", "loss"}
+        per_epoch = [{x["metricId"]: x["value"] for x in m["metrics"]}["val_accuracy"]
+                     for m in t["measurements"]]
+        final = {x["metricId"]: x["value"] for x in t["finalMeasurement"]["metrics"]}
+        assert final["val_accuracy"] == pytest.approx(max(per_epoch))
+    best_hp = tuner.get_best_hyperparameters()[0]
+    assert type(best_hp.values["num_layers"]) is int and type(best_hp.values["lr"]) is float
+    model = tuner.get_best_models(1)[0]
+    x, y = digits()
+    assert model.evaluate(x, y, verbose=0)[1] > 0.3
+    tuner.results_summary()
+    table = capsys.readouterr().out
+    assert "rank" in table and "val_accuracy" in table and "num_layers" in table
+    assert tuner.remaining_trials == 0
+    assert tuner.search_stats["trials"] == 3 and 0 < tuner.search_stats["idle_share"] < 1
+    assert os.path.isdir(tuner.get_trial_dir(trials[0]["id"]))
+    state = tuner.oracle.get_state()
+    assert state["vizier"]["study"] == tuner.oracle.study["name"]
+    tuner.save()
+    tuner.reload()
+
+
+def test_objective_score_and_final_measurement_agree(tmp_path, local_server):
+    tuner = make_tuner(tmp_path, local_server, max_trials=2)
+    search(tuner, epochs=3)
+    for trial in tuner.oracle.get_best_trials(2):
+        message = next(t for t in study_trials(local_server, tuner)
+                       if t["id"] == trial.trial_id)
+        final = {m["metricId"]: m["value"] for m in message["finalMeasurement"]["metrics"]}
+        assert final["val_accuracy"] == pytest.approx(trial.score)
+        assert message["finalMeasurement"]["stepCount"] == str(trial.best_step + 1)
+
+
+def test_vizier_endpoint_points_any_project_and_region_at_a_server(tmp_path, local_server,
+                                                                   monkeypatch):
+    monkeypatch.setenv("VIZIER_ENDPOINT", local_server.url)
+    tuner = CloudTuner(mlp, project_id="acme-ml", region="europe-west4",
+                       objective="val_accuracy", max_trials=1, directory=str(tmp_path),
+                       project_name=unique("p"), algorithm="RANDOM_SEARCH")
+    search(tuner, epochs=1)
+    assert tuner.oracle.study["name"].startswith(
+        "projects/acme-ml/locations/europe-west4/studies/")
+
+
+def test_embedded_service_by_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("VIZIER_ENDPOINT", raising=False)
+    tuner = CloudTuner(mlp, project_id=None, region=None, objective="val_accuracy",
+                       max_trials=2, directory=str(tmp_path), project_name="emb",
+                       algorithm="RANDOM_SEARCH")
+    search(tuner, epochs=1)
+    assert tuner.oracle.connection.kind == "embedded"
+    assert os.path.exists(tmp_path / "emb" / "vizier.db")
+    assert tuner.oracle.study["name"].startswith("projects/local/locations/local/")
+    tuner.oracle.connection.server.stop()
+
+
+def test_study_config_is_used_as_given(tmp_path, local_server):
+    config = {
+        "metrics": [{"metricId": "val_accuracy", "goal": "MAXIMIZE"}],
+        "parameters": [
+            {"parameterId": "units", "discreteValueSpec": {"values": [16, 32]}},
+            {"parameterId": "lr", "doubleValueSpec": {"minValue": 1e-3, "maxValue": 2e-2},
+             "scaleType": "UNIT_LOG_SCALE"},
+        ],
+        "algorithm": "RANDOM_SEARCH",
+    }
+
+    @tunable
+    def build(hp):
+        units = hp.get("units")
+        assert type(units) is int and units in (16, 32)
+        return mlp(hp)
+
+    tuner = make_tuner(tmp_path, local_server, build=build, objective=None,
+                       study_config=config, max_trials=2)
+    assert tuner.oracle.objective.name == "val_accuracy"
+    search(tuner, epochs=1)
+    assert tuner.oracle.study["studySpec"] == config
+    with pytest.raises(errors.ValidationError, match="studySpec"):
+        make_tuner(tmp_path, local_server, objective=None,
+                   study_config={**config, "metrics": []})
+
+
+def test_an_existing_study_with_another_space_is_an_error_and_overwrite_replaces_it(
+        tmp_path, local_server):
+    study_id = unique("shared")
+    first = make_tuner(tmp_path / "a", local_server, study_id=study_id, max_trials=1)
+    search(first, epochs=1)
+
+    def wider(hp):
+        hp.Int("units", 16, 128, step=16)
+        return mlp(hp)
+
+    second = make_tuner(tmp_path / "b", local_server, build=wider, study_id=study_id)
+    with pytest.raises(StudyMismatchError, match="units") as info:
+        search(second, epochs=1)
+    assert isinstance(info.value, ValueError) and study_id in str(info.value)
+    # The first study is untouched.
+    assert len(study_trials(local_server, first)) == 1
+    replaced = make_tuner(tmp_path / "c", local_server, build=wider, study_id=study_id,
+                          overwrite=True, max_trials=1)
+    search(replaced, epochs=1)
+    assert replaced.oracle.study["name"] != first.oracle.study["name"]
+
+
+def test_rerunning_a_finished_search_continues_it(tmp_path, local_server):
+    name = unique("p")
+    tuner = make_tuner(tmp_path, local_server, project_name=name, max_trials=2)
+    search(tuner, epochs=1)
+    again = make_tuner(tmp_path, local_server, project_name=name, max_trials=2)
+    search(again, epochs=1)
+    assert again.search_stats["trials"] == 0
+    more = make_tuner(tmp_path, local_server, project_name=name, max_trials=3)
+    search(more, epochs=1)
+    assert more.search_stats["trials"] == 1
+    assert len(study_trials(local_server, more)) == 3
+
+
+def test_nan_objective_is_retried_then_infeasible(tmp_path, local_server):
+    @tunable
+    def exploding(hp):
+        hp.Int("units", 8, 8)
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10),
+                                  keras.layers.Lambda(lambda t: t * float("inf")),
+                                  keras.layers.Softmax()])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = make_tuner(tmp_path, local_server, build=exploding, objective="val_loss",
+                       max_trials=1, max_retries_per_trial=1,
+                       max_consecutive_failed_trials=5)
+    search(tuner, epochs=3)
+    (trial,) = study_trials(local_server, tuner)
+    assert trial["state"] == "INFEASIBLE"
+    assert "nan" in trial["infeasibleReason"].lower()
+    local = tuner.oracle.trials[trial["id"]]
+    assert local.status == "FAILED" and tuner.oracle._run_times[trial["id"]] == 2
+    # Training stopped at the first NaN epoch, not after all three.
+    assert "measurements" not in trial or len(trial["measurements"]) < 3
+
+
+def test_a_raising_trial_is_retried_then_infeasible_and_the_search_goes_on(tmp_path,
+                                                                          local_server):
+    @tunable
+    def picky(hp):
+        if hp.Choice("kind", ["good", "bad"]) == "bad":
+            raise ValueError("bad kind of model")
+        return mlp(hp)
+
+    tuner = make_tuner(tmp_path, local_server, build=picky, max_trials=6,
+                       max_retries_per_trial=1, max_consecutive_failed_trials=6)
+    search(tuner, epochs=1)
+    trials = study_trials(local_server, tuner)
+    assert len(trials) == 6
+    for t in trials:
+        values = {p["parameterId"]: p["value"] for p in t["parameters"]}
+        if values["kind"] == "bad":
+            assert t["state"] == "INFEASIBLE" and "ValueError: bad kind" in t["infeasibleReason"]
+        else:
+            assert t["state"] == "SUCCEEDED"
+
+
+def test_consecutive_failures_end_the_search(tmp_path, local_server):
+    class Broken(kt.HyperModel):
+        def build(self, hp: Any) -> Any:
+            return mlp(hp)
+
+        def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("cannot train")
+
+    tuner = make_tuner(tmp_path, local_server, build=Broken(), max_trials=5,
+                       max_consecutive_failed_trials=2)
+    with pytest.raises(RuntimeError, match="consecutive failures"):
+        search(tuner, epochs=1)
+    assert [t["state"] for t in study_trials(local_server, tuner)].count("INFEASIBLE") == 2
+
+
+def test_a_dead_endpoint_ends_the_search_at_once(tmp_path):
+    import socket
+
+    from vizier_keras.client import RetryPolicy
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = VizierClient(f"http://127.0.0.1:{port}",
+                          retry=RetryPolicy(max_attempts=2, initial_backoff=0.01, deadline=5))
+    tuner = CloudTuner(mlp, project_id=None, region=None, objective="val_accuracy",
+                       max_trials=3, directory=str(tmp_path), client=client)
+    with pytest.raises(errors.TransportError):
+        search(tuner, epochs=1)
+    assert tuner.oracle.trials == {}
+
+
+def test_early_stopping_in_a_search(tmp_path, local_server):
+    from vizier_keras.server.stopping import MIN_COMPLETED_TRIALS
+
+    @tunable
+    def slow_or_fast(hp):
+        # A learning rate of 1e-7 leaves the model at chance: the median rule stops it.
+        lr = hp.Choice("lr", [1e-2, 1e-7])
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    tuner = make_tuner(tmp_path, local_server, build=slow_or_fast, max_trials=10,
+                       early_stopping="median", algorithm="GRID_SEARCH")
+    # Grid search alternates the two values; enough good trials complete first.
+    search(tuner, epochs=6)
+    trials = study_trials(local_server, tuner)
+    values = [{p["parameterId"]: p["value"] for p in t.get("parameters", [])} for t in trials]
+    assert all("lr" in v for v in values), trials
+    slow = [t for t, v in zip(trials, values, strict=True) if v["lr"] < 1e-5]
+    assert len(trials) >= 2 * MIN_COMPLETED_TRIALS or slow
+    stopped = [t for t in slow if len(t.get("measurements", [])) < 6]
+    assert stopped, [len(t.get("measurements", [])) for t in slow]
+    assert tuner.search_stats["stopped_early"] >= len(stopped) - 0
+
+
+def test_get_best_models_says_when_the_best_was_trained_elsewhere(tmp_path, local_server):
+    study_id = unique("elsewhere")
+    here = make_tuner(tmp_path / "here", local_server, study_id=study_id, max_trials=1,
+                      tuner_id="worker-a")
+    search(here, epochs=2)
+    there = make_tuner(tmp_path / "there", local_server, study_id=study_id, max_trials=1,
+                       tuner_id="worker-b")
+    assert there.get_best_hyperparameters()[0].values == (
+        here.get_best_hyperparameters()[0].values)
+    with pytest.raises(errors.ValidationError, match="another worker"):
+        there.get_best_models(1)
+
+
+def test_distribution_strategy_per_trial(tmp_path, local_server):
+    import tensorflow as tf
+
+    tuner = make_tuner(tmp_path, local_server, max_trials=1,
+                       distribution_strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
+    search(tuner, epochs=1)
+    assert len(study_trials(local_server, tuner)) == 1
+
+
+def test_bad_arguments_are_refused_before_anything_is_sent(tmp_path, local_server):
+    with pytest.raises(errors.ValidationError, match="max_trials"):
+        make_tuner(tmp_path, local_server, max_trials=0)
+    with pytest.raises(errors.ValidationError, match="direction"):
+        make_tuner(tmp_path, local_server, objective="my_score")
+    with pytest.raises(errors.ValidationError, match="early_stopping"):
+        make_tuner(tmp_path, local_server, early_stopping="sometimes").oracle.ensure_study()
+    with pytest.raises(ValueError, match="colour"):  # KerasTuner's own check
+        make_tuner(tmp_path, local_server, colour="blue")
+
+
+def test_keras_tuner_hooks_can_be_overridden(tmp_path, local_server):
+    events: list[str] = []
+
+    class Hooked(CloudTuner):
+        def on_trial_begin(self, trial: Any) -> None:
+            events.append("trial_begin")
+            super().on_trial_begin(trial)
+
+        def on_epoch_end(self, trial: Any, model: Any, epoch: int, logs: Any = None) -> None:
+            events.append("epoch_end")
+            super().on_epoch_end(trial, model, epoch, logs)
+
+    tuner = Hooked(mlp, None, None, objective="val_accuracy", max_trials=1,
+                   directory=str(tmp_path), project_name=unique("hooks"),
+                   endpoint=local_server.url, algorithm="RANDOM_SEARCH")
+    search(tuner, epochs=2)
+    assert events == ["trial_begin", "epoch_end", "epoch_end"]
+
+
+def test_the_jax_backend(tmp_path, local_server):
+    from isolated import ROOT
+
+    script = f"""
+import os, sys
+os.environ["KERAS_BACKEND"] = "jax"
+sys.path.insert(0, {str(ROOT / "tests")!r})
+import keras
+assert keras.backend.backend() == "jax"
+from keras_models import digits, mlp
+from vizier_keras import CloudTuner
+tuner = CloudTuner(mlp, None, None, objective="val_accuracy", max_trials=2,
+                   directory={str(tmp_path)!r}, project_name={unique("jax")!r},
+                   endpoint={local_server.url!r}, algorithm="RANDOM_SEARCH")
+x, y = digits()
+tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0)
+print("best", tuner.get_best_models(1)[0].evaluate(x, y, verbose=0)[1])
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=600, cwd=ROOT, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "best" in out.stdout
+
+
+def test_keras_tuner_compatibility_names():
+    assert issubclass(CloudTuner, kt.Tuner)
+    from vizier_keras import CloudOracle
+
+    assert issubclass(CloudOracle, kt.Oracle)
