@@ -385,24 +385,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class _NoTensorFlow:
-    """Keeps TensorFlow out of the server process.
+def keep_tensorflow_out() -> None:
+    """Keep TensorFlow out of the server process.
 
     TensorFlow Probability's JAX backend imports TensorFlow when it is installed, only to copy
     docstrings; that costs seconds and hundreds of MB, and TensorFlow next to OSS Vizier's GP
-    has broken it before. The import then fails and tfp goes on without it.
+    has broken it before. A ``None`` in ``sys.modules`` (Python's own way to block an import)
+    makes ``import tensorflow`` raise ModuleNotFoundError and ``importlib.util.find_spec``
+    answer None, exactly as if it were not installed: tfp goes on without it, and etils (which
+    JAX's persistent compilation cache uses for its files) does not try to use it.
     """
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError(f"{name} is kept out of the Vizier server process")
-        return None
-
-
-def keep_tensorflow_out() -> None:
-    if "tensorflow" not in sys.modules and not any(
-            isinstance(f, _NoTensorFlow) for f in sys.meta_path):
-        sys.meta_path.insert(0, _NoTensorFlow())
+    sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
