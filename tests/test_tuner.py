@@ -216,6 +216,32 @@ def test_a_raising_trial_is_retried_then_infeasible_and_the_search_goes_on(tmp_p
             assert t["state"] == "SUCCEEDED"
 
 
+def test_an_oversized_model_fails_its_trial_and_a_non_model_ends_the_search(tmp_path,
+                                                                           local_server):
+    @tunable
+    def sized(hp):
+        hp.Choice("units", [8, 128])
+        return mlp(hp)
+
+    # An mlp with u units has 75u + 10 weights: 8 units fit in 5,000, 128 do not.
+    tuner = make_tuner(tmp_path, local_server, build=sized, max_trials=2, max_model_size=5000,
+                       algorithm="GRID_SEARCH", max_retries_per_trial=0,
+                       max_consecutive_failed_trials=3)
+    search(tuner, epochs=1)
+    trials = study_trials(local_server, tuner)
+    assert sorted(t["state"] for t in trials) == ["INFEASIBLE", "SUCCEEDED"]
+    for t in trials:
+        units = {p["parameterId"]: p["value"] for p in t["parameters"]}["units"]
+        if 75 * units + 10 > 5000:  # the mlp's weight count
+            assert t["state"] == "INFEASIBLE" and "Oversized model" in t["infeasibleReason"]
+        else:
+            assert t["state"] == "SUCCEEDED"
+
+    tuner = make_tuner(tmp_path, local_server, build=lambda hp: hp.Int("n", 1, 2))
+    with pytest.raises(kt.errors.FatalTypeError, match="valid Keras Model"):
+        search(tuner, epochs=1)
+
+
 def test_consecutive_failures_end_the_search(tmp_path, local_server):
     class Broken(kt.HyperModel):
         def build(self, hp: Any) -> Any:
