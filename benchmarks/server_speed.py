@@ -312,6 +312,7 @@ def main() -> None:
     report["memory"] = {"rss_after_gp_mb": ours["rss_after_gp"],
                         "rss_every_100_suggests_mb": ours["memory_rss_mb"],
                         "rss_end_mb": ours["rss_end"], "suggest_calls": memory_calls}
+    save(report, args.out)  # each part as soon as it is measured
     g = report["gp"]
     print(f"{'':34}{'first call':>12}{'p50 after':>12}{'p90 after':>12}")
     print(f"{'plain OSS Vizier (in process)':34}{g['plain_first_s']:11.2f}s"
@@ -332,13 +333,18 @@ def main() -> None:
           f"{plain_trials} trials (lower is better) ==", flush=True)
     report["quality_plain_vs_ours"] = compare(kinds[:1], seeds[:plain_seeds], plain_trials,
                                               "plain", "ours")
+    save(report, args.out)
     print(f"\n== Quality, the acquisition budget alone: 75,000 (OSS) against 25,000 "
           f"evaluations, best value after {quality_trials} trials ==", flush=True)
     report["quality_budget"] = compare(kinds, seeds, quality_trials, "ours@75000", "ours")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
+    save(report, args.out)
     print(f"\nwrote {args.out}")
+
+
+def save(report: dict[str, Any], path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
 
 
 if __name__ == "__main__":
