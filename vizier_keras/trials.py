@@ -194,12 +194,12 @@ def next_trial(client: VizierClient, study: dict[str, Any], worker: str,
     asked at the same moment) is deleted and None returned: trial ids are assigned in order, so
     every worker agrees on which trials are within the budget.
     """
-    if max_trials is not None and remaining(client, study, max_trials) == 0:
-        # Our own unfinished trial still comes back first.
-        pending = [t for t in client.list_trials(study)
-                   if t.get("clientId") == worker and wire.trial_state(t) in (
-                       wire.TrialState.ACTIVE, wire.TrialState.STOPPING)]
-        if not pending:
+    if max_trials is not None:
+        existing = client.list_trials(study)
+        # At the budget, only our own unfinished trial may still come back.
+        if len(existing) >= max_trials and not any(
+                t.get("clientId") == worker and wire.trial_state(t) in (
+                    wire.TrialState.ACTIVE, wire.TrialState.STOPPING) for t in existing):
             return None
     result = client.suggest_trials(study, 1, client_id=worker)
     if not result.trials:
@@ -216,7 +216,3 @@ def next_trial(client: VizierClient, study: dict[str, Any], worker: str,
             return None
     return trial
 
-
-def remaining(client: VizierClient, study: dict[str, Any], max_trials: int) -> int:
-    """Trials still to create in the study before it has ``max_trials``."""
-    return max(0, max_trials - len(client.list_trials(study)))
