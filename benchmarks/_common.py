@@ -1,0 +1,96 @@
+"""Shared by the benchmark scripts: the machine's description, tables, JSON, processes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+PARENT = "projects/bench/locations/local"
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    versions = {}
+    for package in ("google-vizier", "jax", "tensorflow-cpu", "keras", "keras-tuner", "optuna",
+                    "numpy", "scikit-learn"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "cpu": cpu,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "versions": versions}
+
+
+def save(report: dict[str, Any], path: str) -> None:
+    """Writes ``report`` as JSON (after each part, so that a long run leaves what it has)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=1, default=float)
+    os.replace(tmp, path)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table (also readable as printed text)."""
+    def cell(x: Any) -> str:
+        if isinstance(x, float):
+            if x != x:
+                return "-"
+            return f"{x:.3g}" if abs(x) < 1e4 else f"{x:.0f}"
+        return str(x)
+
+    text = [[cell(x) for x in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h)
+              for i, h in enumerate(headers)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+              for r in text]
+    return "\n".join(lines)
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    ordered = sorted(xs)
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def in_processes(target: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int
+                 ) -> list[Any]:
+    """Runs ``target(*job)`` for each job in ``workers`` fresh (spawned) processes; results in
+    job order."""
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers, maxtasksperchild=None) as pool:
+        return pool.starmap(target, jobs, chunksize=1)
+
+
+def in_process(target: Callable[..., Any], *args: Any) -> Any:
+    """Runs ``target(*args)`` in one fresh (spawned) process and returns its result."""
+    return in_processes(target, [args], 1)[0]

@@ -1,0 +1,169 @@
+"""Scaling: trials per minute with 1, 2 and 4 worker processes tuning one study.
+
+Run:  python benchmarks/scaling.py [--quick]
+
+One embedded Vizier server; each worker is a separate process with its own client id that asks
+for a trial, "trains" (sleeps ``--objective`` seconds: 0.5 and 5), completes the trial and asks
+again, for a fixed wall-clock window. Throughput counts the trials completed in the window. After
+the window each study's trials are checked: a trial handed to two workers (duplicated) or a
+trial a worker completed that the study does not hold as SUCCEEDED (lost) must not happen.
+Algorithms: RANDOM_SEARCH and the default (GP-UCB-PE; the server's programs are compiled by a
+warm-up study first, as in a running service).
+
+Target (issue 5): RANDOM_SEARCH with the 5 s objective, >= 3.5x trials per minute at 4 workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common
+
+SPEC_PARAMETERS = [
+    {"parameterId": "a", "doubleValueSpec": {"minValue": 0.0, "maxValue": 1.0}},
+    {"parameterId": "b", "doubleValueSpec": {"minValue": 1e-3, "maxValue": 1.0},
+     "scaleType": "UNIT_LOG_SCALE"},
+    {"parameterId": "c", "integerValueSpec": {"minValue": "1", "maxValue": "10"}},
+    {"parameterId": "d", "categoricalValueSpec": {"values": ["x", "y", "z"]}},
+]
+ALGORITHMS = ("RANDOM_SEARCH", "ALGORITHM_UNSPECIFIED")
+
+
+def spec(algorithm: str) -> dict[str, Any]:
+    return {"metrics": [{"metricId": "objective", "goal": "MINIMIZE"}],
+            "parameters": SPEC_PARAMETERS, "algorithm": algorithm}
+
+
+def value(trial: dict[str, Any]) -> float:
+    p = {x["parameterId"]: x["value"] for x in trial["parameters"]}
+    return (p["a"] - 0.3) ** 2 + (p["c"] - 7) ** 2 / 81 + (0.0 if p["d"] == "y" else 0.2)
+
+
+def worker(endpoint: str, study: dict[str, Any], worker_id: int, objective: float,
+           start_at: float, window: float, queue: Any) -> None:
+    from vizier_keras.client import VizierClient
+
+    done: list[str] = []
+    asks: list[float] = []
+    with VizierClient(endpoint, timeout=(10, 600)) as client:
+        time.sleep(max(0.0, start_at - time.time()))
+        end = start_at + window
+        while time.time() < end:
+            t0 = time.perf_counter()
+            trial = client.suggest_trials(study, 1, client_id=f"worker-{worker_id}").trials[0]
+            asks.append(time.perf_counter() - t0)
+            time.sleep(objective)
+            if time.time() > end:
+                # Finished after the window: not counted; completed so that nothing is left.
+                client.complete_trial(trial, {"objective": value(trial)})
+                break
+            client.complete_trial(trial, {"objective": value(trial)})
+            done.append(trial["name"])
+    queue.put({"worker": worker_id, "completed": done, "ask_seconds": asks})
+
+
+def warm_up(client: Any, algorithm: str) -> None:
+    study = client.create_study(_common.PARENT, f"warmup-{algorithm}-{time.time_ns()}",
+                                spec(algorithm))
+    for round_ in range(3):
+        trials = [client.suggest_trials(study, 1, client_id=f"w{round_}-{i}").trials[0]
+                  for i in range(2)]
+        for trial in trials:
+            client.complete_trial(trial, {"objective": value(trial)})
+    client.delete_study(study)
+
+
+def measure(endpoint: str, client: Any, algorithm: str, workers: int, objective: float,
+            window: float) -> dict[str, Any]:
+    study = client.create_study(
+        _common.PARENT, f"scaling-{algorithm}-{workers}-{objective}-{time.time_ns()}",
+        spec(algorithm))
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    start_at = time.time() + 3.0 + 0.5 * workers  # after every worker has imported its client
+    processes = [ctx.Process(target=worker, args=(endpoint, study, i, objective, start_at,
+                                                  window, queue)) for i in range(workers)]
+    for p in processes:
+        p.start()
+    results = [queue.get() for _ in processes]
+    for p in processes:
+        p.join()
+    completed = [name for r in results for name in r["completed"]]
+    trials = client.list_trials(study)
+    succeeded = {t["name"] for t in trials if t.get("state") == "SUCCEEDED"}
+    lost = [n for n in completed if n not in succeeded]
+    duplicated = len(completed) - len(set(completed))
+    asks = [s for r in results for s in r["ask_seconds"]]
+    return {"algorithm": algorithm, "workers": workers, "objective_seconds": objective,
+            "window_seconds": window, "completed": len(completed),
+            "trials_per_minute": len(completed) / window * 60, "lost": len(lost),
+            "duplicated": duplicated, "study_trials": len(trials),
+            "median_ask_seconds": _common.median(asks), "p90_ask_seconds":
+            _common.percentile(asks, 90)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short windows, RANDOM_SEARCH")
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--objectives", default="0.5,5")
+    parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
+    parser.add_argument("--window", type=float, default=None,
+                        help="seconds per measurement (default: 12x the objective, >= 30)")
+    parser.add_argument("--out", default=os.path.join(_common.RESULTS, "scaling.json"))
+    args = parser.parse_args()
+    if args.quick:
+        args.algorithms = "RANDOM_SEARCH"
+
+    from vizier_keras.client import VizierClient
+    from vizier_keras.server.embedded import start_local_server
+
+    server = start_local_server(os.path.join(tempfile.mkdtemp(), "scaling.db"))
+    report: dict[str, Any] = {"machine": _common.machine(), "args": vars(args), "runs": []}
+    try:
+        with VizierClient(server.url, timeout=(10, 600)) as client:
+            for algorithm in args.algorithms.split(","):
+                warm_up(client, algorithm)
+                for objective in (float(x) for x in args.objectives.split(",")):
+                    window = args.window or max(30.0, 12 * objective)
+                    if args.quick:
+                        window = max(8.0, 3 * objective)
+                    for workers in (int(x) for x in args.workers.split(",")):
+                        run = measure(server.url, client, algorithm, workers, objective, window)
+                        report["runs"].append(run)
+                        _common.save(report, args.out)
+                        print(f"{algorithm} {objective:g} s x {workers} workers: "
+                              f"{run['trials_per_minute']:.1f} trials/min, lost {run['lost']}, "
+                              f"duplicated {run['duplicated']}", flush=True)
+    finally:
+        server.stop()
+    rows = []
+    for run in report["runs"]:
+        one = next(r for r in report["runs"] if r["workers"] == 1
+                   and r["algorithm"] == run["algorithm"]
+                   and r["objective_seconds"] == run["objective_seconds"])
+        run["speedup"] = run["trials_per_minute"] / one["trials_per_minute"]
+        rows.append([run["algorithm"], run["objective_seconds"], run["workers"],
+                     run["trials_per_minute"], run["speedup"], run["median_ask_seconds"] * 1000,
+                     run["lost"], run["duplicated"]])
+    target = [r for r in report["runs"] if r["algorithm"] == "RANDOM_SEARCH"
+              and r["objective_seconds"] == 5 and r["workers"] == 4]
+    report["target_random_5s_4_workers_speedup"] = target[0]["speedup"] if target else None
+    _common.save(report, args.out)
+    print(_common.table(["algorithm", "objective s", "workers", "trials/min", "speed-up",
+                         "ask ms (median)", "lost", "duplicated"], rows))
+    if target:
+        print(f"  RANDOM_SEARCH, 5 s objective, 4 workers: {target[0]['speedup']:.2f}x "
+              f"(target >= 3.5x)")
+
+
+if __name__ == "__main__":
+    main()
