@@ -1,0 +1,97 @@
+"""The benchmarks' own arithmetic: test functions, curve summaries, target checks, replay sums.
+
+Numbers measured by the benchmarks are never asserted here; this checks that what they compute
+from their measurements is right.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+
+import early_stopping
+import quality
+import tasks
+
+
+@pytest.mark.parametrize("task", tasks.function_tasks((2, 4, 8)), ids=lambda t: t.name)
+def test_test_functions_have_zero_regret_at_their_shifted_optimum_only(task):
+    for seed in range(3):
+        x_opt = task.optimum(seed)
+        assert np.all(np.abs(x_opt) <= 4.0)
+        at_optimum = {f"x{i}": v for i, v in enumerate(x_opt)}
+        assert task.evaluate(at_optimum, seed) == pytest.approx(0.0, abs=1e-9)
+        moved = {k: v + 0.3 for k, v in at_optimum.items()}
+        assert task.evaluate(moved, seed) > 0.01
+    assert not np.allclose(task.optimum(0), task.optimum(1))
+
+
+def test_the_space_of_a_function_task_is_its_domain():
+    space = tasks.FunctionTask("sphere", 3).space()
+    assert [(hp.name, hp.min_value, hp.max_value) for hp in space.space] == [
+        ("x0", -5.0, 5.0), ("x1", -5.0, 5.0), ("x2", -5.0, 5.0)]
+
+
+def _run(task, peer, seed, values):
+    curve = list(np.minimum.accumulate(values))
+    return {"task": task, "peer": peer, "seed": seed, "values": values, "curve": curve,
+            "ask_seconds": [0.0] * len(values)}
+
+
+def test_median_curves_and_trials_to_reach():
+    runs = [_run("t", "p", 0, [5, 4, 3, 2]), _run("t", "p", 1, [6, 1, 1, 1]),
+            _run("t", "p", 2, [7, 7, 7, 0])]
+    curve = quality.median_curve(runs)
+    assert curve == [6, 4, 3, 1]
+    assert quality.trials_to_reach(curve, 3) == 3
+    assert quality.trials_to_reach(curve, 0.5) is None
+
+
+def test_targets_count_tasks_where_vizier_reaches_tpe_and_is_not_worse_than_kt_bo():
+    runs = []
+    for seed in range(3):
+        # task a: Vizier reaches TPE's 6-trial best (2) at trial 3; better than KT BO at 3.
+        runs += [_run("a", "vizier", seed, [5, 4, 2]),
+                 _run("a", "optuna-tpe", seed, [5, 4, 3, 3, 3, 2]),
+                 _run("a", "kt-bo", seed, [5, 4, 3])]
+        # task b: Vizier never reaches TPE's best within 3 trials, and is worse than KT BO.
+        runs += [_run("b", "vizier", seed, [5, 5, 5]),
+                 _run("b", "optuna-tpe", seed, [5, 4, 3, 3, 3, 1]),
+                 _run("b", "kt-bo", seed, [5, 4, 4])]
+    summary = quality.summarize(runs, trials=6, at=3)
+    assert summary["tasks"]["a"]["optuna-tpe"]["vizier_trials_to_reach"] == 3
+    assert summary["tasks"]["b"]["optuna-tpe"]["vizier_trials_to_reach"] is None
+    assert summary["tasks"]["a"]["kt-bo"]["median_best_at_3"] == 3
+    targets = summary["targets"]
+    assert targets["reach_tpe_6_trial_median_within_3"] == "1 of 2"
+    assert targets["reach_tpe_met"] is False
+    assert targets["not_worse_than_kt_bo_at_3"] == "1 of 2"
+    assert targets["not_worse_than_kt_bo_met"] is False
+
+
+def test_a_replay_counts_epochs_target_and_false_stops():
+    trials = [{"row": 0, "epochs": 30, "value": 0.5, "stopped": False},
+              {"row": 1, "epochs": 3, "value": 0.9, "stopped": True},
+              {"row": 2, "epochs": 5, "value": 0.8, "stopped": True},
+              {"row": 3, "epochs": 30, "value": 0.2, "stopped": False}]
+    summary = early_stopping.summarize_replay(trials, target=0.3, top10={2, 3})
+    assert summary == {"trials": 4, "epochs": 68, "best": 0.2, "epochs_to_target": 68,
+                       "stopped": 2, "false_stops": 1}
+    never = early_stopping.summarize_replay(trials[:2], target=0.3, top10=set())
+    assert never["epochs_to_target"] is None
+
+
+def test_without_stopping_every_trial_runs_all_epochs_and_keeps_its_best_epoch():
+    rows = [early_stopping.Row(0, {"val_loss": [1.0, 0.5, 0.7]}),
+            early_stopping.Row(1, {"val_loss": [2.0, 1.5, 1.2]})]
+    out = early_stopping.replay_none([rows[0], rows[1], rows[0]], 3)
+    assert [t["epochs"] for t in out] == [3, 3, 3]
+    assert [t["value"] for t in out] == [0.5, 1.2, 0.5]
+    assert not any(t["stopped"] for t in out)
+    assert math.isinf(early_stopping._median_or_inf([None, None, 4]))
