@@ -1,6 +1,6 @@
 """Compute saved by automated early stopping, replayed on a table of real learning curves.
 
-Run:  python benchmarks/early_stopping.py [--quick] [--replays 20] [--trials 60]
+Run:  python benchmarks/early_stopping.py [--quick] [--replays 10] [--trials 60]
 
 The table (``benchmarks/data/curves.json``, made by ``record_curves.py``) holds real validation-
 loss curves of a grid of MLPs on digits and breast_cancer. A *replay* draws ``--trials`` rows at
@@ -264,15 +264,15 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 replays")
-    parser.add_argument("--replays", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="2 replays")
+    parser.add_argument("--replays", type=int, default=10)
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--table", default=TABLE)
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "early_stopping.json"))
     args = parser.parse_args()
     if args.quick:
-        args.replays = 3
+        args.replays = 2
     with open(args.table) as f:
         table = json.load(f)
     methods = args.methods.split(",")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -155,10 +156,25 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  {k}: {v}")
 
 
+def combine(paths: list[str], out: str, at: int) -> None:
+    parts = []
+    for path in paths:
+        with open(path) as f:
+            parts.append(json.load(f))
+    runs = [r for p in parts for r in p["runs"]]
+    report = {"machine": parts[0]["machine"], "parts": [p["args"] for p in parts],
+              "wall_seconds": sum(p.get("wall_seconds", 0) for p in parts), "runs": runs,
+              "args": {**parts[0]["args"], "at": at,
+                       "trials": max(p["args"]["trials"] for p in parts)}}
+    report["summary"] = summarize(runs, report["args"]["trials"], at)
+    _common.save(report, out)
+    print_summary(report["summary"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="2 seeds, 20 trials, 3 tasks (a few minutes)")
+                        help="2 seeds, 15 trials, 2 tasks (a few minutes)")
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--at", type=int, default=30, help="the trial count the targets use")
@@ -170,12 +186,18 @@ def main() -> None:
                         help="'all', 'functions', 'keras', or comma-separated task names")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "quality.json"))
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="write --out from the runs of earlier result files (run in parts) "
+                             "instead of running anything")
     args = parser.parse_args()
+    if args.combine:
+        combine(args.combine, args.out, args.at)
+        return
 
     if args.quick:
-        args.trials, args.seeds, args.at = 20, 2, 12
+        args.trials, args.seeds, args.at = 15, 2, 10
         if args.tasks == "all":
-            args.tasks = "sphere-4d,rastrigin-4d,mlp-wine"
+            args.tasks = "sphere-4d,mlp-wine"
     if args.tasks == "all":
         names = [t.name for t in [*task_defs.function_tasks(), *task_defs.keras_tasks()]]
     elif args.tasks == "functions":

@@ -40,7 +40,7 @@ def configurations() -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*GRID.values())]
 
 
-def record(epochs: int, seeds: int) -> dict[str, Any]:
+def record(epochs: int, seeds: int, out: str) -> dict[str, Any]:
     import keras
 
     table: dict[str, Any] = {"machine": _common.machine(), "epochs": epochs, "grid": GRID,
@@ -64,6 +64,7 @@ def record(epochs: int, seeds: int) -> dict[str, Any]:
                                               for v in history["val_accuracy"]]})
         table["datasets"][dataset] = {"batch_size": batch_size, "runs": runs,
                                       "seconds": round(time.time() - started, 1)}
+        _common.save(table, out)  # after each data set
         print(f"{dataset}: {len(runs)} curves of {epochs} epochs in "
               f"{time.time() - started:.0f} s", flush=True)
     return table
@@ -75,7 +76,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--out", default=OUT)
     args = parser.parse_args()
-    _common.save(record(args.epochs, args.seeds), args.out)
+    record(args.epochs, args.seeds, args.out)
 
 
 if __name__ == "__main__":
