@@ -26,20 +26,11 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common
+import server_speed
 
-SPEC_PARAMETERS = [
-    {"parameterId": "a", "doubleValueSpec": {"minValue": 0.0, "maxValue": 1.0}},
-    {"parameterId": "b", "doubleValueSpec": {"minValue": 1e-3, "maxValue": 1.0},
-     "scaleType": "UNIT_LOG_SCALE"},
-    {"parameterId": "c", "integerValueSpec": {"minValue": "1", "maxValue": "10"}},
-    {"parameterId": "d", "categoricalValueSpec": {"values": ["x", "y", "z"]}},
-]
 ALGORITHMS = ("RANDOM_SEARCH", "ALGORITHM_UNSPECIFIED")
-
-
-def spec(algorithm: str) -> dict[str, Any]:
-    return {"metrics": [{"metricId": "objective", "goal": "MINIMIZE"}],
-            "parameters": SPEC_PARAMETERS, "algorithm": algorithm}
+# The 4-parameter study of server_speed.py (two floats, one log-scaled; an integer; a categorical).
+spec = server_speed.vertex_spec
 
 
 def value(trial: dict[str, Any]) -> float:
