@@ -75,7 +75,9 @@ def replay_vizier(draw: list[Row], epochs: int, client: Any, rule: str, **_: Any
     out = []
     try:
         for r in draw:
-            trial = client.create_trial(study, {"row": r.index})
+            # A suggested trial is ACTIVE (a created one waits, REQUESTED, for a suggest). Its
+            # parameter value is random and unused: the replayed curve is row r's.
+            trial = client.suggest_trials(study, 1, client_id="replay").trials[0]
             used, stopped = epochs, False
             for epoch in range(epochs):
                 client.add_trial_measurement(trial, {"val_loss": r.curve[epoch]},
@@ -131,7 +133,8 @@ def replay_kt_hyperband(rows: list[Row], epochs: int, seed: int, **_: Any
     oracle._set_project_dir(tempfile.mkdtemp(), "kt-hyperband")
     out = []
     while True:
-        trial = oracle.create_trial("bench")
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints trial summaries
+            trial = oracle.create_trial("bench")
         if trial.status != "RUNNING":
             break
         values = trial.hyperparameters.values
@@ -264,7 +267,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 replays")
+    parser.add_argument("--quick", action="store_true", help="2 replays of 30 trials")
     parser.add_argument("--replays", type=int, default=10)
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -272,7 +275,7 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "early_stopping.json"))
     args = parser.parse_args()
     if args.quick:
-        args.replays = 2
+        args.replays, args.trials = 2, 30
     with open(args.table) as f:
         table = json.load(f)
     methods = args.methods.split(",")

@@ -78,12 +78,11 @@ def vizier_rest(trials: int, steps: int) -> dict[str, list[float]]:
 
 
 def plain_oss(trials: int, steps: int) -> dict[str, list[float]]:
+    import peers
     from vizier.service import clients
     from vizier.service import pyvizier as ovz
 
-    clients.environment_variables.servicer_kwargs["database_url"] = (
-        f"sqlite:///{os.path.join(tempfile.mkdtemp(), 'oss.db')}")
-    clients.environment_variables.new_suggestion_polling_secs = 0.01
+    peers.use_oss_in_process()
     config = ovz.StudyConfig(algorithm="RANDOM_SEARCH")
     root = config.search_space.root
     root.add_float_param("a", 0.0, 1.0)

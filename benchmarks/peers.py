@@ -66,6 +66,16 @@ class VizierService:
         self._client.close()
 
 
+def use_oss_in_process() -> None:
+    """Points OSS Vizier's in-process service at a fresh SQLite file (its default file lies in
+    site-packages) and polls for suggestions every 10 ms (its default, 1 s, would dominate)."""
+    from vizier.service import clients
+
+    clients.environment_variables.servicer_kwargs["database_url"] = (
+        f"sqlite:///{os.path.join(tempfile.mkdtemp(), 'oss.db')}")
+    clients.environment_variables.new_suggestion_polling_secs = 0.01
+
+
 class PlainOSS:
     """Open Source Vizier as its users run it: its client and its in-process service."""
 
@@ -73,9 +83,7 @@ class PlainOSS:
         from vizier.service import clients
         from vizier.service import pyvizier as ovz
 
-        clients.environment_variables.servicer_kwargs["database_url"] = (
-            f"sqlite:///{os.path.join(tempfile.mkdtemp(), 'oss.db')}")
-        clients.environment_variables.new_suggestion_polling_secs = 0.01
+        use_oss_in_process()
         config = ovz.StudyConfig(algorithm="DEFAULT")
         root = config.search_space.root
         for hp in space.space:
