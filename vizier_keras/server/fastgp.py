@@ -84,9 +84,10 @@ class _StableProjection(es.DefaultProjection):
 
 
 # Acquisition evaluations per suggestion. OSS spends 75,000 (its
-# default_acquisition_optimizer_factory); a third of that finds acquisition optima as good in
-# benchmarks/server_speed.py's side-by-side quality runs, and is the one change here that is
-# not free: it saves ~1.2 s of compute per suggestion on 2 cores.
+# default_acquisition_optimizer_factory). A third of that saves ~1.2 s of compute per
+# suggestion on 2 cores, and is the one change here that is not free: in
+# benchmarks/server_speed.py's side-by-side runs it was as good in half the runs but worse in
+# the median (narrow valleys; see the README's speed table). Issue 3 keeps this trade-off open.
 ACQUISITION_EVALUATIONS = 25_000
 
 def acquisition_optimizer_factory(max_evaluations: int = ACQUISITION_EVALUATIONS
