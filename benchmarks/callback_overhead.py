@@ -18,7 +18,7 @@ none is stopped):
 (``VizierReportingCallback.stats``), "share" that over the mean epoch time without a callback;
 "end of fit ms" is the wait, once per fit, for measurements still in flight; "all, share" both
 together spread over the epochs. Prints a table and writes
-``benchmarks/results/callback_overhead.json``.
+``benchmarks/results/callback_overhead.json`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer epochs and repeats")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "callback_overhead.json")
     args = parser.parse_args(argv)
     epochs = args.epochs or (10 if args.quick else 30)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -166,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['setup']:<22}{row['epoch_ms']:>10.1f}{row['callback_ms_per_epoch']:>14.3f}"
               f"{100 * row['share_of_epoch']:>7.2f}%{row['end_of_fit_ms']:>15.1f}"
               f"{100 * row['total_share']:>11.2f}%")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "callback_overhead.json"
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, Keras {keras.__version__}"
