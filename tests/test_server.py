@@ -384,6 +384,29 @@ def test_automated_stopping_reads_the_measurements(vizier, rule):
     assert vizier.get_operation(op["name"])["response"]["shouldStop"] is True
 
 
+def test_stopping_checks_follow_deleted_completed_trials(vizier):
+    # The service keeps completed trials' curves between checks; a deleted trial must leave
+    # the decision, and checks must keep agreeing with the trials as they are.
+    study = new_study(vizier, medianAutomatedStoppingSpec={})
+    done = []
+    for w in range(3):
+        trial = one_trial(vizier, study, f"done{w}")
+        for step, loss in enumerate([1.0, 0.5, 0.4], start=1):
+            vizier.add_trial_measurement(trial, {"loss": loss}, step_count=step)
+        done.append(vizier.complete_trial(trial))
+    bad = one_trial(vizier, study, "bad")
+    vizier.add_trial_measurement(bad, {"loss": 2.0}, step_count=1)
+    vizier.add_trial_measurement(bad, {"loss": 1.9}, step_count=2)
+    assert vizier.check_trial_early_stopping_state(bad) is True
+    bad2 = one_trial(vizier, study, "bad2")
+    vizier.add_trial_measurement(bad2, {"loss": 2.0}, step_count=1)
+    vizier.add_trial_measurement(bad2, {"loss": 1.9}, step_count=2)
+    for trial in done:
+        vizier.delete_trial(trial)
+    # No completed trial is left to compare with: the median rule keeps the trial.
+    assert vizier.check_trial_early_stopping_state(bad2) is False
+
+
 # ----------------------------------------------------------------------------- study stopping
 
 def test_max_num_trials_is_counted_study_wide(vizier):
