@@ -141,8 +141,8 @@ def keras_tuner_ops(trials: int, steps: int) -> dict[str, list[float]]:
     oracle._set_project_dir(tempfile.mkdtemp(), "overhead")
     timer = Timer()
     for _ in range(trials):
-        with timer("suggest"):
-            trial = oracle.create_trial("w")
+        with timer("suggest"), contextlib.redirect_stdout(io.StringIO()):
+            trial = oracle.create_trial("w")  # (prints "Running Trial #n" and the values)
         for step in range(steps):
             with timer("measurement"):
                 oracle.update_trial(trial.trial_id, {"objective": 1.0 / (step + 1)},
