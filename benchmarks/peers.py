@@ -167,7 +167,8 @@ class KerasTunerOracle:
         self._trial: Any = None
 
     def ask(self) -> dict[str, Any]:
-        self._trial = self._oracle.create_trial("bench")
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints the trial's values
+            self._trial = self._oracle.create_trial("bench")
         if self._trial.status != "RUNNING":
             raise RuntimeError(f"KerasTuner oracle gave a {self._trial.status} trial")
         return dict(self._trial.hyperparameters.values)

@@ -174,7 +174,7 @@ def combine(paths: list[str], out: str, at: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="2 seeds, 15 trials, 2 tasks (a few minutes)")
+                        help="2 seeds, 10 trials, 2 tasks (a few minutes)")
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--at", type=int, default=30, help="the trial count the targets use")
@@ -195,7 +195,7 @@ def main() -> None:
         return
 
     if args.quick:
-        args.trials, args.seeds, args.at = 15, 2, 10
+        args.trials, args.seeds, args.at = 10, 2, 8
         if args.tasks == "all":
             args.tasks = "sphere-4d,mlp-wine"
     if args.tasks == "all":
