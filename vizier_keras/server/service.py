@@ -230,11 +230,12 @@ class VizierService:
         # Vertex StudySpecs by OSS study name. A spec never changes after creation, and this
         # process is the only writer of the file, so the cache cannot go stale.
         self._specs: dict[str, Json] = {}
-        # Wire form of SUCCEEDED trials by OSS trial name, for early-stopping checks (which read
-        # every completed trial of the study on every check; converting them again made a check
-        # cost ~0.5 ms per completed trial). A SUCCEEDED trial never changes; entries leave
-        # with their trial or study.
-        self._completed_json: dict[str, Json] = {}
+        # Wire form of SUCCEEDED trials, by OSS study name and then OSS trial name, for
+        # early-stopping checks (which read every completed trial of the study on every check;
+        # converting them again made a check cost ~0.5 ms per completed trial). A SUCCEEDED
+        # trial never changes; entries leave with their trial or study.
+        self._completed_json: collections.defaultdict[str, dict[str, Json]] = (
+            collections.defaultdict(dict))
         # One lock per study around everything that creates trials or suggestion operations
         # (suggest, create, stopping checks of the study state), so trial ids and study-wide
         # trial budgets cannot race.
@@ -432,9 +433,7 @@ class VizierService:
             self._guard(lambda: self._ds.delete_study(self._oss_study(name)),
                         f"study {name.name}")
             self._specs.pop(self._oss_study(name), None)
-            prefix = self._oss_study(name) + "/"
-            for key in [k for k in self._completed_json if k.startswith(prefix)]:
-                self._completed_json.pop(key, None)
+            self._completed_json.pop(self._oss_study(name), None)
         return {}
 
     @staticmethod
@@ -747,7 +746,7 @@ class VizierService:
         with self._study_locks[name.study.name]:
             self._guard(lambda: self._ds.delete_trial(self._oss_trial(name)),
                         f"trial {name.name}")
-            self._completed_json.pop(self._oss_trial(name), None)
+            self._completed_json[self._oss_study(name.study)].pop(self._oss_trial(name), None)
         return {}
 
     @staticmethod
@@ -899,7 +898,8 @@ class VizierService:
             if trial.state == study_pb2.Trial.State.STOPPING:
                 decision = stopping.Decision(True, "the trial was stopped")
             else:
-                completed = [self._completed_trial_json(t) for t in self._ds.list_trials(
+                known = self._completed_json[self._oss_study(name.study)]
+                completed = [self._completed_trial_json(known, t) for t in self._ds.list_trials(
                     self._oss_study(name.study)) if t.state == study_pb2.Trial.State.SUCCEEDED]
                 decision = stopping.decide(self._vertex_spec(study), self._trial_json(trial),
                                            completed)
@@ -913,10 +913,10 @@ class VizierService:
         logger.debug("early-stopping check of %s: %s", name.name, decision)
         return self._stop_operation_json(name, op_id, record)
 
-    def _completed_trial_json(self, trial: study_pb2.Trial) -> Json:
-        cached = self._completed_json.get(trial.name)
+    def _completed_trial_json(self, known: dict[str, Json], trial: study_pb2.Trial) -> Json:
+        cached = known.get(trial.name)
         if cached is None:
-            cached = self._completed_json[trial.name] = self._trial_json(trial)
+            cached = known[trial.name] = self._trial_json(trial)
         return cached
 
     def _stop_operation(self, trial_name: TrialName, op_id: str) -> Json:
