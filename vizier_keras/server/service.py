@@ -233,9 +233,11 @@ class VizierService:
         # Wire form of SUCCEEDED trials, by OSS study name and then OSS trial name, for
         # early-stopping checks (which read every completed trial of the study on every check;
         # converting them again made a check cost ~0.5 ms per completed trial). A SUCCEEDED
-        # trial never changes; entries leave with their trial or study.
-        self._completed_json: collections.defaultdict[str, dict[str, Json]] = (
-            collections.defaultdict(dict))
+        # trial never changes, but a deleted trial's id can be given again (ids are the highest
+        # + 1), and a check may race the deletion: each entry carries its trial's endTime and
+        # counts only while that still matches. Entries leave with their trial or study.
+        self._completed_json: collections.defaultdict[
+            str, dict[str, tuple[tuple[int, int], Json]]] = collections.defaultdict(dict)
         # One lock per study around everything that creates trials or suggestion operations
         # (suggest, create, stopping checks of the study state), so trial ids and study-wide
         # trial budgets cannot race.
@@ -898,9 +900,11 @@ class VizierService:
             if trial.state == study_pb2.Trial.State.STOPPING:
                 decision = stopping.Decision(True, "the trial was stopped")
             else:
-                known = self._completed_json[self._oss_study(name.study)]
-                completed = [self._completed_trial_json(known, t) for t in self._ds.list_trials(
-                    self._oss_study(name.study)) if t.state == study_pb2.Trial.State.SUCCEEDED]
+                oss_study = self._oss_study(name.study)
+                known = self._completed_json[oss_study]
+                completed = [self._completed_trial_json(known, t)
+                             for t in self._ds.list_trials(oss_study)
+                             if t.state == study_pb2.Trial.State.SUCCEEDED]
                 decision = stopping.decide(self._vertex_spec(study), self._trial_json(trial),
                                            completed)
             meta = self._meta(trial.metadata)
@@ -913,11 +917,13 @@ class VizierService:
         logger.debug("early-stopping check of %s: %s", name.name, decision)
         return self._stop_operation_json(name, op_id, record)
 
-    def _completed_trial_json(self, known: dict[str, Json], trial: study_pb2.Trial) -> Json:
+    def _completed_trial_json(self, known: dict[str, tuple[tuple[int, int], Json]],
+                              trial: study_pb2.Trial) -> Json:
+        version = (trial.end_time.seconds, trial.end_time.nanos)
         cached = known.get(trial.name)
-        if cached is None:
-            cached = known[trial.name] = self._trial_json(trial)
-        return cached
+        if cached is None or cached[0] != version:
+            cached = known[trial.name] = (version, self._trial_json(trial))
+        return cached[1]
 
     def _stop_operation(self, trial_name: TrialName, op_id: str) -> Json:
         trial = self._load_trial(trial_name)
