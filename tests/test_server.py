@@ -407,6 +407,47 @@ def test_stopping_checks_follow_deleted_completed_trials(vizier):
     assert vizier.check_trial_early_stopping_state(bad2) is False
 
 
+def test_a_stopping_check_racing_a_deletion_keeps_no_stale_curve():
+    # A check runs under OSS's study lock and a deletion under ours, so a check can cache a
+    # completed trial just as it is deleted; trial ids are the highest + 1, so the next trial
+    # takes the deleted one's id. In process, to leave the file and the cache as the race
+    # does: the trial gone from the database, its curve still cached.
+    assert "ok" in run_python("""
+        import tempfile, os
+        from vizier_keras.client import VizierClient
+        from vizier_keras.server.app import VizierHTTPServer
+        from vizier_keras.server.service import VizierService
+        from test_server import PARENT, spec
+
+        service = VizierService(os.path.join(tempfile.mkdtemp(), "v.db"))
+        with VizierHTTPServer(service) as http, VizierClient(http.url) as c:
+            study = c.create_study(PARENT, "s", spec(medianAutomatedStoppingSpec={}))
+
+            def run(worker, loss, complete=True):
+                trial = c.suggest_trials(study, 1, client_id=worker).trials[0]
+                for step in (1, 2):
+                    c.add_trial_measurement(trial, {"loss": loss}, step_count=step)
+                return c.complete_trial(trial) if complete else trial
+
+            checked = run("checked", 2.0, complete=False)
+            run("good", 1.0)
+            run("bad", 3.0)
+            worse = run("worse", 3.0)
+            # Median of the completed running averages (1.0, 3.0, 3.0) is 3.0: kept.
+            assert c.check_trial_early_stopping_state(checked) is False
+            [key] = [k for k in next(iter(service._completed_json.values()))
+                     if k.endswith("/" + worse["id"])]
+            service._ds.delete_trial(key)
+            better = run("better", 1.0)
+            assert better["id"] == worse["id"], (better["id"], worse["id"])
+            # Now (1.0, 3.0, 1.0): worse than the median, the checked trial stops. A stale
+            # cached curve (3.0) under the reused id would keep it.
+            assert c.check_trial_early_stopping_state(checked) is True, "kept"
+        service.close()
+        print("ok")
+    """)
+
+
 # ----------------------------------------------------------------------------- study stopping
 
 def test_max_num_trials_is_counted_study_wide(vizier):
