@@ -97,3 +97,68 @@ def test_a_suggestion_with_no_completed_trial_and_one_pending():
     assert set(suggestion.parameters) == {"a", "b", "c", "d"}
     print("ok")
     """)
+
+
+def test_fast_scores_equal_oss_scores():
+    # The acquisition optimizer evaluates GP-UCB-PE's scores through fastgp's equivalents;
+    # they must give OSS's values, for UCB and PE, with pending trials, with padded rows, and
+    # for an ensemble of GP hyperparameters.
+    assert "ok" in run_python(_SETUP + """
+    import numpy as np
+    import equinox as eqx
+    from vizier._src.algorithms.designers import gp_ucb_pe
+    from vizier._src.algorithms.optimizers import vectorized_base as vb
+
+    made = []
+    for cls in (gp_ucb_pe.UCBScoreFunction, gp_ucb_pe.PEScoreFunction):
+        def init(self, *args, _original=cls.__init__, **kwargs):
+            _original(self, *args, **kwargs)
+            made.append(self)
+        cls.__init__ = init
+
+    pending = [vz.Trial(parameters={"a": 0.5 + 0.1 * i, "b": 0.01, "c": 3, "d": "y"}, id=20 + i)
+               for i in range(2)]
+    candidates = [vz.Trial(parameters={"a": rng.random(), "b": 10 ** rng.uniform(-3, 0),
+                                       "c": rng.randint(1, 10), "d": rng.choice("xyz")})
+                  for _ in range(40)] + trials[:3]
+    for ensemble_size in (1, 3):
+        designer = fastgp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(3),
+                                             ensemble_size=ensemble_size)
+        designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials(pending))
+        made.clear()
+        designer.suggest(1)
+        [original] = made
+        optimizer = designer._acquisition_optimizer_factory(designer._converter)
+        assert isinstance(optimizer, vb.VectorizedOptimizer)
+        assert type(optimizer).__name__ == "_FastScoreOptimizer"
+        config = designer._config
+        both = [
+            gp_ucb_pe.UCBScoreFunction(
+                original.predictive, original.predictive_all_features,
+                ucb_coefficient=config.ucb_coefficient, trust_region=original.trust_region,
+                scalarization_weights_rng=jax.random.PRNGKey(0),
+                labels=designer._trials_to_data(trials).labels),
+            gp_ucb_pe.PEScoreFunction(
+                original.predictive, original.predictive_all_features,
+                ucb_coefficient=config.ucb_coefficient,
+                explore_ucb_coefficient=config.explore_region_ucb_coefficient,
+                penalty_coefficient=config.cb_violation_penalty_coefficient,
+                trust_region=original.trust_region,
+                multimetric_promising_region_penalty_type=(
+                    config.multimetric_promising_region_penalty_type)),
+        ]
+        xs = designer._converter.to_features(candidates)  # padded rows included
+        rows = len(candidates)
+        for score_function in both:
+            fast = fastgp.fast_score_function(score_function.score)
+            assert fast is not None, type(score_function)
+            want = np.asarray(eqx.filter_jit(lambda f, x: f.score(x))(score_function, xs))
+            got = np.asarray(eqx.filter_jit(lambda f, x: f(x))(fast, xs))
+            assert want.shape == got.shape
+            # Values far from and near the trust region, some penalized.
+            assert np.ptp(want[:rows]) > 1e-3
+            np.testing.assert_allclose(got[:rows], want[:rows], rtol=1e-8, atol=1e-10,
+                                       err_msg=f"{type(score_function).__name__} "
+                                               f"ensemble {ensemble_size}")
+    print("ok")
+    """)
