@@ -161,7 +161,9 @@ def combine(paths: list[str], out: str, at: int) -> None:
     for path in paths:
         with open(path) as f:
             parts.append(json.load(f))
-    runs = [r for p in parts for r in p["runs"]]
+    # A later file's run of the same task, peer and seed replaces an earlier one (a rerun).
+    by_key = {(r["task"], r["peer"], r["seed"]): r for p in parts for r in p["runs"]}
+    runs = list(by_key.values())
     report = {"machine": parts[0]["machine"], "parts": [p["args"] for p in parts],
               "wall_seconds": sum(p.get("wall_seconds", 0) for p in parts), "runs": runs,
               "args": {**parts[0]["args"], "at": at,
@@ -188,7 +190,8 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "quality.json"))
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="write --out from the runs of earlier result files (run in parts) "
-                             "instead of running anything")
+                             "instead of running anything; a later file's run of the same "
+                             "task, peer and seed replaces an earlier one")
     args = parser.parse_args()
     if args.combine:
         combine(args.combine, args.out, args.at)
