@@ -370,8 +370,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer calls and seeds (~10 min)")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                       "server_speed.json"))
+    parser.add_argument("--memory-only", type=int, metavar="CALLS",
+                        help="measure only the server's memory over CALLS GP suggests")
     args = parser.parse_args()
     quick = args.quick
+    if args.memory_only:
+        os.environ["JAX_PLATFORMS"] = "cpu"
+        result = run(server_latency, 50, 1, 1, args.memory_only, "")
+        memory = {"rss_after_gp_mb": result["rss_after_gp"], "rss_every_100_suggests_mb":
+                  result["memory_rss_mb"], "rss_end_mb": result["rss_end"],
+                  "suggest_calls": args.memory_only}
+        save({"date": time.strftime("%Y-%m-%d"), "memory": memory}, args.out)
+        print(f"server memory: peak {memory['rss_end_mb']['VmHWM']:.0f} MB; RSS before and "
+              f"after every 100 of {args.memory_only} GP suggests: "
+              + ", ".join(f"{x:.0f}" for x in memory["rss_every_100_suggests_mb"]) + " MB")
+        return
     n_trials = 50
     gp_calls = 7
     random_calls = 100 if quick else 300
