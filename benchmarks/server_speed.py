@@ -237,7 +237,6 @@ def lockstep_runs(runs: list[tuple[str, int]], trials: int, queue: Any) -> None:
     from google.protobuf import json_format
     from vizier import pyvizier as vz
     from vizier._src.algorithms.core import abstractions
-    from vizier._src.algorithms.designers import gp_ucb_pe
     from vizier._src.algorithms.optimizers import vectorized_base as vb
     from vizier._src.service import study_pb2
     from vizier.service import pyvizier as svz
@@ -252,7 +251,6 @@ def lockstep_runs(runs: list[tuple[str, int]], trials: int, queue: Any) -> None:
     oss_scores = vb.VectorizedOptimizerFactory(
         strategy_factory=fast.strategy_factory, max_evaluations=fast.max_evaluations,
         suggestion_batch_size=fast.suggestion_batch_size)
-    del gp_ucb_pe
     out = []
     for kind, seed in runs:
         ours = fastgp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(seed))
@@ -376,14 +374,10 @@ def main() -> None:
     quick = args.quick
     if args.memory_only:
         os.environ["JAX_PLATFORMS"] = "cpu"
-        result = run(server_latency, 50, 1, 1, args.memory_only, "")
-        memory = {"rss_after_gp_mb": result["rss_after_gp"], "rss_every_100_suggests_mb":
-                  result["memory_rss_mb"], "rss_end_mb": result["rss_end"],
-                  "suggest_calls": args.memory_only}
+        memory = memory_report(run(server_latency, 50, 1, 1, args.memory_only, ""),
+                               args.memory_only)
         save({"date": time.strftime("%Y-%m-%d"), "memory": memory}, args.out)
-        print(f"server memory: peak {memory['rss_end_mb']['VmHWM']:.0f} MB; RSS before and "
-              f"after every 100 of {args.memory_only} GP suggests: "
-              + ", ".join(f"{x:.0f}" for x in memory["rss_every_100_suggests_mb"]) + " MB")
+        print_memory(memory)
         return
     n_trials = 50
     gp_calls = 7
@@ -420,9 +414,7 @@ def main() -> None:
     random_ms = [t * 1000 for t in ours["RANDOM_SEARCH"]]
     report["random"] = {"http_ms": random_ms, "p50_ms": statistics.median(random_ms),
                         "p90_ms": percentile(random_ms, 0.9)}
-    report["memory"] = {"rss_after_gp_mb": ours["rss_after_gp"],
-                        "rss_every_100_suggests_mb": ours["memory_rss_mb"],
-                        "rss_end_mb": ours["rss_end"], "suggest_calls": memory_calls}
+    report["memory"] = memory_report(ours, memory_calls)
     save(report, args.out)  # each part as soon as it is measured
     g = report["gp"]
     print(f"{'':34}{'first call':>12}{'p50 after':>12}{'p90 after':>12}")
@@ -435,10 +427,7 @@ def main() -> None:
     print(f"RANDOM_SEARCH over HTTP: p50 {report['random']['p50_ms']:.1f} ms, "
           f"p90 {report['random']['p90_ms']:.1f} ms over {random_calls} calls "
           "(target: p50 <= 15 ms)")
-    mem = report["memory"]
-    print(f"server memory: peak {mem['rss_end_mb']['VmHWM']:.0f} MB; RSS before and after every "
-          f"100 of {memory_calls} more GP suggests: "
-          + ", ".join(f"{x:.0f}" for x in mem["rss_every_100_suggests_mb"]) + " MB", flush=True)
+    print_memory(report["memory"])
 
     print(f"\n== Quality, plain OSS against the server's configuration: best value after "
           f"{plain_trials} trials (lower is better) ==", flush=True)
@@ -450,6 +439,20 @@ def main() -> None:
     report["lockstep_scores"] = lockstep(kinds, seeds, quality_trials)
     save(report, args.out)
     print(f"\nwrote {args.out}")
+
+
+def memory_report(result: dict[str, Any], calls: int) -> dict[str, Any]:
+    """The memory part of a :func:`server_latency` result."""
+    return {"rss_after_gp_mb": result["rss_after_gp"],
+            "rss_every_100_suggests_mb": result["memory_rss_mb"],
+            "rss_end_mb": result["rss_end"], "suggest_calls": calls}
+
+
+def print_memory(memory: dict[str, Any]) -> None:
+    print(f"server memory: peak {memory['rss_end_mb']['VmHWM']:.0f} MB; RSS before and after "
+          f"every 100 of {memory['suggest_calls']} more GP suggests: "
+          + ", ".join(f"{x:.0f}" for x in memory["rss_every_100_suggests_mb"]) + " MB",
+          flush=True)
 
 
 def save(report: dict[str, Any], path: str) -> None:
