@@ -179,6 +179,9 @@ def main() -> None:
                         help="2 seeds, 10 trials, 2 tasks (a few minutes)")
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds run are first-seed .. first-seed + seeds - 1 (to add seeds "
+                             "to an earlier run, then --combine)")
     parser.add_argument("--at", type=int, default=30, help="the trial count the targets use")
     parser.add_argument("--peers", default=",".join(DEFAULT_PEERS))
     parser.add_argument("--trials-for", default="",
@@ -219,7 +222,8 @@ def main() -> None:
     trials_for = dict(item.split("=") for item in args.trials_for.split(",") if item)
     jobs = [(name, peer, seed, int(trials_for.get(peer, args.trials)),
              server.url if server else None)
-            for name in names for peer in peer_names for seed in range(args.seeds)
+            for name in names for peer in peer_names
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
             # Plain OSS takes ~10 s a suggestion here; it runs the test functions only.
             if not (peer == "oss" and name.startswith("mlp"))]
     jobs.sort(key=lambda j: -_COST.get(j[1], 1) * (3 if j[0].startswith("mlp") else 1))
