@@ -95,3 +95,53 @@ def test_without_stopping_every_trial_runs_all_epochs_and_keeps_its_best_epoch()
     assert [t["value"] for t in out] == [0.5, 1.2, 0.5]
     assert not any(t["stopped"] for t in out)
     assert math.isinf(early_stopping._median_or_inf([None, None, 4]))
+
+
+def test_gp_variants_give_the_designer_the_space_the_service_builds():
+    import gp_variants
+    from vizier import pyvizier as vz
+
+    problem = gp_variants.problem_of(tasks.KerasTask("wine"))
+    params = {p.name: p for p in problem.search_space.parameters}
+    assert sorted(params) == ["dropout", "l2", "layers", "learning_rate", "units"]
+    assert params["units"].type == vz.ParameterType.INTEGER
+    assert params["units"].bounds == (8, 256)
+    assert params["units"].scale_type == vz.ScaleType.LOG
+    assert params["learning_rate"].scale_type == vz.ScaleType.LOG
+    assert params["dropout"].bounds == (0.0, 0.5)
+    assert problem.metric_information.item().goal == vz.ObjectiveMetricGoal.MINIMIZE
+
+
+def test_gp_variants_summary_is_the_median_best_at_the_trial_count_per_variant():
+    import gp_variants
+
+    def run(variant, seed, values):
+        return {"task": "t", "variant": variant, "seed": seed, "values": values,
+                "curve": list(np.minimum.accumulate(values))}
+
+    runs = [run("default", 0, [5, 4, 3]), run("default", 1, [9, 8, 7]),
+            run("default", 2, [6, 1, 1]), run("v", 0, [2, 2, 2]), run("v", 1, [3, 0, 0])]
+    summary = gp_variants.summarize(runs, at=2)
+    assert summary["t"]["default"] == {"seeds": 3, "median_best_at_2": 4, "bests": [4, 8, 1]}
+    assert summary["t"]["v"]["median_best_at_2"] == 1.0
+
+
+def test_a_gp_variant_sets_config_fields_and_designer_arguments():
+    # OSS's GP designers refuse to load next to TensorFlow: in a TensorFlow-free child, as the
+    # benchmark's workers and the server run them.
+    from isolated import ROOT, run_python
+
+    assert "ok" in run_python(f"""
+    import os, sys
+    os.environ["KERAS_BACKEND"] = "jax"  # as in the benchmark's workers
+    sys.path.insert(0, {str(ROOT / "benchmarks")!r})
+    import gp_variants, tasks
+    problem = gp_variants.problem_of(tasks.FunctionTask("sphere", 2))
+    designer = gp_variants.designer_for(
+        problem, {{"ucb_coefficient": 1.0, "num_seed_trials": 3}}, seed=0)
+    assert abs(float(designer._config.ucb_coefficient) - 1.0) < 1e-6
+    assert designer._num_seed_trials == 3
+    default = gp_variants.designer_for(problem, {{}}, seed=0)
+    assert abs(float(default._config.ucb_coefficient) - 1.8) < 1e-6  # OSS's own setting
+    print("ok")
+    """)

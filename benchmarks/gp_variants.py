@@ -1,0 +1,178 @@
+"""Configurations of the default algorithm (GP-UCB-PE) side by side, in process.
+
+Run:  python benchmarks/gp_variants.py --variants '{"ucb1.0": {"ucb_coefficient": 1.0}}'
+          --tasks rosenbrock-4d,rastrigin-4d --seeds 10
+
+The embedded service's default algorithm is Open Source Vizier's GP-UCB-PE with OSS's settings
+(:mod:`vizier_keras.server.fastgp`). This script runs that designer directly, without the
+service, once as configured (``default``) and once per variant, on the tasks of
+``benchmarks/tasks.py``, and reports median best-so-far values: the evidence for or against
+changing a setting. A variant is a set of ``UCBPEConfig`` fields (e.g. ``ucb_coefficient``)
+and designer arguments (``num_seed_trials``, ``use_trust_region``, ``ensemble_size``), both
+written as in OSS's ``gp_ucb_pe`` module without the leading underscore.
+
+The search space is the one the service builds from the task's KerasTuner space (the same
+conversion), and each run's designer sees its trials one at a time, as a single worker's study
+does. Keras tasks train on the JAX backend here (OSS's GP fails with TensorFlow imported in the
+same process), so their values are comparable between variants, not to ``quality.py``'s.
+
+Results are written after every run and a rerun with the same ``--out`` skips the runs it
+already has, so a long comparison can be run in parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common
+import tasks as task_defs
+
+_DESIGNER_ARGS = ("num_seed_trials", "use_trust_region", "ensemble_size", "ard_random_restarts")
+
+
+def _worker_init() -> None:
+    os.environ["KERAS_BACKEND"] = "jax"
+
+
+def problem_of(task: Any) -> Any:
+    """The OSS problem the service's default algorithm would see for ``task``."""
+    import keras_tuner as kt
+    from google.protobuf import json_format
+    from vizier._src.service import study_pb2
+    from vizier.service import pyvizier as svz
+
+    from vizier_keras import convert
+    from vizier_keras.server.conditional import FlatSpace
+
+    spec = convert.study_spec(task.space(), kt.Objective("value", "min"))
+    flat = {"metrics": spec["metrics"], "parameters": FlatSpace(spec).parameter_specs(),
+            "algorithm": "ALGORITHM_UNSPECIFIED"}
+    proto = json_format.ParseDict(flat, study_pb2.StudySpec())
+    return svz.StudyConfig.from_proto(proto).to_problem()
+
+
+def designer_for(problem: Any, variant: dict[str, Any], seed: int) -> Any:
+    import jax
+    from vizier._src.algorithms.designers import gp_ucb_pe
+
+    from vizier_keras.server import fastgp
+
+    config = {k: v for k, v in variant.items() if k not in _DESIGNER_ARGS}
+    kwargs = {k: v for k, v in variant.items() if k in _DESIGNER_ARGS}
+    return fastgp.gp_ucb_pe_designer(problem, config=gp_ucb_pe.UCBPEConfig(**config),
+                                     rng=jax.random.PRNGKey(seed), **kwargs)
+
+
+def one_run(task_name: str, variant_name: str, variant: dict[str, Any], seed: int,
+            trials: int) -> dict[str, Any]:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # as the service runs its GP designers
+    from vizier import pyvizier as vz
+    from vizier._src.algorithms.core import abstractions
+
+    from vizier_keras.server import app
+
+    app.enable_compilation_cache(os.path.join(_common.ROOT, ".jax-cache"))
+    task = task_defs.by_name(task_name)
+    problem = problem_of(task)
+    designer = designer_for(problem, variant, seed)
+    metric = problem.metric_information.item().name
+    best, curve, values, ask_s = float("inf"), [], [], []
+    for number in range(1, trials + 1):
+        start = time.perf_counter()
+        (suggestion,) = designer.suggest(1)
+        ask_s.append(time.perf_counter() - start)
+        params = {k: v.value for k, v in suggestion.parameters.items()}
+        if len(params) != len(problem.search_space.parameters):
+            raise RuntimeError(f"{task_name} {variant_name} seed {seed}: trial {number} has "
+                               f"parameters {sorted(params)}")
+        value = task.evaluate(params, seed)
+        trial = suggestion.to_trial(number)
+        trial.complete(vz.Measurement({metric: value}))
+        designer.update(abstractions.CompletedTrials([trial]), abstractions.ActiveTrials())
+        values.append(value)
+        best = min(best, value)
+        curve.append(best)
+    return {"task": task_name, "variant": variant_name, "seed": seed, "values": values,
+            "curve": curve, "ask_seconds": ask_s}
+
+
+def _run(job: tuple[Any, ...]) -> dict[str, Any]:
+    return one_run(*job)
+
+
+def summarize(runs: list[dict[str, Any]], at: int) -> dict[str, Any]:
+    by: dict[str, dict[str, list[float]]] = {}
+    for r in runs:
+        curve = r["curve"]
+        by.setdefault(r["task"], {}).setdefault(r["variant"], []).append(
+            curve[min(at, len(curve)) - 1])
+    return {task: {variant: {"seeds": len(bests), f"median_best_at_{at}": _common.median(bests),
+                             "bests": bests}
+                   for variant, bests in sorted(per.items())}
+            for task, per in by.items()}
+
+
+def print_summary(summary: dict[str, Any], at: int) -> None:
+    rows = []
+    for task, per in summary.items():
+        base = per.get("default", {}).get(f"median_best_at_{at}")
+        for variant, e in per.items():
+            m = e[f"median_best_at_{at}"]
+            rows.append([task, variant, e["seeds"], m,
+                         "" if base in (None, 0) or variant == "default" else m / base])
+    print(_common.table(["task", "variant", "seeds", f"median best @{at}", "/ default"], rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variants", default='{"ucb1.0": {"ucb_coefficient": 1.0}}',
+                        help="JSON: name -> settings; 'default' (OSS's settings) always runs")
+    parser.add_argument("--tasks", default="rosenbrock-4d,rastrigin-4d,ellipsoid-8d,rastrigin-8d")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default=os.path.join(_common.RESULTS, "gp_variants.json"))
+    args = parser.parse_args()
+
+    variants = {"default": {}, **json.loads(args.variants)}
+    report: dict[str, Any] = {"machine": _common.machine(), "args": vars(args),
+                              "variants": variants, "runs": []}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            earlier = json.load(f)
+        known = {**earlier.get("variants", {}), **variants}
+        report["variants"] = known
+        report["runs"] = [r for r in earlier["runs"] if known.get(r["variant"]) ==
+                          earlier["variants"].get(r["variant"])]
+    done = {(r["task"], r["variant"], r["seed"]) for r in report["runs"]}
+    jobs = [(task, name, variant, seed, args.trials)
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
+            for task in args.tasks.split(",") for name, variant in variants.items()
+            if (task, name, seed) not in done]
+    started = time.time()
+    with mp.get_context("spawn").Pool(args.workers, _worker_init) as pool:
+        for i, result in enumerate(pool.imap_unordered(_run, jobs)):
+            report["runs"].append(result)
+            report["summary"] = summarize(report["runs"], args.trials)
+            _common.save(report, args.out)
+            print(f"[{i + 1}/{len(jobs)} {time.time() - started:.0f} s] {result['task']} "
+                  f"{result['variant']} seed {result['seed']}: best {result['curve'][-1]:.4g}",
+                  flush=True)
+    report["summary"] = summarize(report["runs"], args.trials)
+    _common.save(report, args.out)
+    print_summary(report["summary"], args.trials)
+
+
+if __name__ == "__main__":
+    main()
