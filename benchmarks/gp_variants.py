@@ -45,17 +45,13 @@ def _worker_init() -> None:
 def problem_of(task: Any) -> Any:
     """The OSS problem the service's default algorithm would see for ``task``."""
     import keras_tuner as kt
-    from google.protobuf import json_format
-    from vizier._src.service import study_pb2
     from vizier.service import pyvizier as svz
 
     from vizier_keras import convert
-    from vizier_keras.server.conditional import FlatSpace
+    from vizier_keras.server.service import flat_oss_spec
 
     spec = convert.study_spec(task.space(), kt.Objective("value", "min"))
-    flat = {"metrics": spec["metrics"], "parameters": FlatSpace(spec).parameter_specs(),
-            "algorithm": "ALGORITHM_UNSPECIFIED"}
-    proto = json_format.ParseDict(flat, study_pb2.StudySpec())
+    proto = flat_oss_spec(spec)
     return svz.StudyConfig.from_proto(proto).to_problem()
 
 

@@ -197,6 +197,21 @@ class _Servicer(vizier_service.VizierServicer):
         return False
 
 
+def flat_oss_spec(spec: Mapping[str, Any]) -> study_pb2.StudySpec:
+    """The OSS StudySpec the designers see for a Vertex ``spec``: flat parameters, the metrics,
+    the algorithm and the Vertex spec as metadata."""
+    space = FlatSpace(spec)
+    flat: Json = {"metrics": [dict(m) for m in spec["metrics"]],
+                  "parameters": space.parameter_specs(),
+                  "algorithm": spec.get("algorithm", "ALGORITHM_UNSPECIFIED")}
+    if "observationNoise" in spec:
+        flat["observationNoise"] = spec["observationNoise"]
+    proto = json_format.ParseDict(flat, study_pb2.StudySpec())
+    proto.metadata.append(key_value_pb2.KeyValue(
+        ns=_NS, key=policies.SPEC_KEY, value=json.dumps(spec, sort_keys=True)))
+    return proto
+
+
 def _b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -356,7 +371,7 @@ class VizierService:
         study_in = {k: body[k] for k in ("displayName", "studySpec") if k in body}
         studyspec.validate_study(study_in, "study", allow_extensions=True)
         spec = dict(study_in["studySpec"])
-        flat_spec = self._flat_oss_spec(spec)
+        flat_spec = flat_oss_spec(spec)
         try:
             problem = svz.StudyConfig.from_proto(flat_spec).to_problem()
             policies.check_algorithm(problem, spec.get("algorithm", "ALGORITHM_UNSPECIFIED"))
@@ -383,20 +398,6 @@ class VizierService:
             self._guard(lambda: self._ds.create_study(study), f"study {study_id}")
         logger.info("created study %s (%r)", study.name, study.display_name)
         return self._study_json(study)
-
-    def _flat_oss_spec(self, spec: Mapping[str, Any]) -> study_pb2.StudySpec:
-        """The OSS StudySpec the designers see: flat parameters, the metrics, the algorithm and
-        the Vertex spec as metadata."""
-        space = FlatSpace(spec)
-        flat: Json = {"metrics": [dict(m) for m in spec["metrics"]],
-                      "parameters": space.parameter_specs(),
-                      "algorithm": spec.get("algorithm", "ALGORITHM_UNSPECIFIED")}
-        if "observationNoise" in spec:
-            flat["observationNoise"] = spec["observationNoise"]
-        proto = json_format.ParseDict(flat, study_pb2.StudySpec())
-        proto.metadata.append(key_value_pb2.KeyValue(
-            ns=_NS, key=policies.SPEC_KEY, value=json.dumps(spec, sort_keys=True)))
-        return proto
 
     def _studies(self, parent: LocationName) -> list[study_pb2.Study]:
         owner = oss_resources.OwnerResource(self._owner(parent)).name
