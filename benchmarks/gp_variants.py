@@ -2,14 +2,17 @@
 
 Run:  python benchmarks/gp_variants.py --variants '{"ucb1.0": {"ucb_coefficient": 1.0}}'
           --tasks rosenbrock-4d,rastrigin-4d --seeds 10
+      python benchmarks/gp_variants.py --summarize     (the table again, from --out)
 
 The embedded service's default algorithm is Open Source Vizier's GP-UCB-PE with OSS's settings
 (:mod:`vizier_keras.server.fastgp`). This script runs that designer directly, without the
 service, once as configured (``default``) and once per variant, on the tasks of
-``benchmarks/tasks.py``, and reports median best-so-far values: the evidence for or against
-changing a setting. A variant is a set of ``UCBPEConfig`` fields (e.g. ``ucb_coefficient``)
-and designer arguments (``num_seed_trials``, ``use_trust_region``, ``ensemble_size``), both
-written as in OSS's ``gp_ucb_pe`` module without the leading underscore.
+``benchmarks/tasks.py``, and reports median best-so-far values and, seed by seed, how often a
+variant did better or worse than ``default`` (with an exact sign test over all tasks): the
+evidence for or against changing a setting. A variant is a set of ``UCBPEConfig`` fields
+(e.g. ``ucb_coefficient``) and designer arguments (``num_seed_trials``, ``use_trust_region``,
+``ensemble_size``), both written as in OSS's ``gp_ucb_pe`` module without the leading
+underscore.
 
 The search space is the one the service builds from the task's KerasTuner space (the same
 conversion), and each run's designer sees its trials one at a time, as a single worker's study
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -107,26 +111,58 @@ def _run(job: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def summarize(runs: list[dict[str, Any]], at: int) -> dict[str, Any]:
-    by: dict[str, dict[str, list[float]]] = {}
+    """Per task and variant: the median best after ``at`` trials, the bests in seed order, and
+    for each variant but ``default`` the seeds both ran on which it did better (lower) or worse."""
+    by: dict[str, dict[str, dict[int, float]]] = {}
     for r in runs:
         curve = r["curve"]
-        by.setdefault(r["task"], {}).setdefault(r["variant"], []).append(
+        by.setdefault(r["task"], {}).setdefault(r["variant"], {})[r["seed"]] = (
             curve[min(at, len(curve)) - 1])
-    return {task: {variant: {"seeds": len(bests), f"median_best_at_{at}": _common.median(bests),
-                             "bests": bests}
-                   for variant, bests in sorted(per.items())}
-            for task, per in by.items()}
+    summary: dict[str, Any] = {}
+    for task, per in by.items():
+        summary[task] = {}
+        base = per.get("default", {})
+        for variant, bests in sorted(per.items()):
+            seeds = sorted(bests)
+            entry = {"seeds": len(seeds), f"median_best_at_{at}": _common.median(
+                [bests[s] for s in seeds]), "bests": [bests[s] for s in seeds]}
+            if variant != "default":
+                paired = [s for s in seeds if s in base]
+                entry["better_than_default"] = sum(bests[s] < base[s] for s in paired)
+                entry["worse_than_default"] = sum(bests[s] > base[s] for s in paired)
+            summary[task][variant] = entry
+    return summary
+
+
+def sign_test(better: int, worse: int) -> float:
+    """Two-sided exact sign test: the chance of a split at least this uneven if better and
+    worse were equally likely (ties left out)."""
+    n, k = better + worse, min(better, worse)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
 
 
 def print_summary(summary: dict[str, Any], at: int) -> None:
     rows = []
+    totals: dict[str, list[int]] = {}
     for task, per in summary.items():
         base = per.get("default", {}).get(f"median_best_at_{at}")
         for variant, e in per.items():
             m = e[f"median_best_at_{at}"]
+            better, worse = e.get("better_than_default"), e.get("worse_than_default")
+            if better is not None:
+                t = totals.setdefault(variant, [0, 0])
+                t[0], t[1] = t[0] + better, t[1] + worse
             rows.append([task, variant, e["seeds"], m,
-                         "" if base in (None, 0) or variant == "default" else m / base])
-    print(_common.table(["task", "variant", "seeds", f"median best @{at}", "/ default"], rows))
+                         "" if base in (None, 0) or variant == "default" else m / base,
+                         "" if better is None else f"{better} / {worse}"])
+    print(_common.table(["task", "variant", "seeds", f"median best @{at}", "/ default",
+                         "seeds better / worse"], rows))
+    for variant, (better, worse) in totals.items():
+        print(f"  {variant}, all tasks: better than default on {better} seeds, worse on "
+              f"{worse} (sign test p = {sign_test(better, worse):.3g})")
 
 
 def main() -> None:
@@ -139,7 +175,16 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "gp_variants.json"))
+    parser.add_argument("--summarize", action="store_true",
+                        help="run nothing: summarize the runs already in --out")
     args = parser.parse_args()
+    if args.summarize:
+        with open(args.out) as f:
+            saved = json.load(f)
+        saved["summary"] = summarize(saved["runs"], args.trials)
+        _common.save(saved, args.out)
+        print_summary(saved["summary"], args.trials)
+        return
 
     variants = {"default": {}, **json.loads(args.variants)}
     report: dict[str, Any] = {"machine": _common.machine(), "args": vars(args),

@@ -121,9 +121,21 @@ def test_gp_variants_summary_is_the_median_best_at_the_trial_count_per_variant()
 
     runs = [run("default", 0, [5, 4, 3]), run("default", 1, [9, 8, 7]),
             run("default", 2, [6, 1, 1]), run("v", 0, [2, 2, 2]), run("v", 1, [3, 0, 0])]
-    summary = gp_variants.summarize(runs, at=2)
+    summary = gp_variants.summarize(runs[::-1], at=2)  # runs finish in any order
     assert summary["t"]["default"] == {"seeds": 3, "median_best_at_2": 4, "bests": [4, 8, 1]}
-    assert summary["t"]["v"]["median_best_at_2"] == 1.0
+    # v against default, seed by seed at trial 2: 2 < 4, 0 < 8 (seed 2 not run by v)
+    assert summary["t"]["v"] == {"seeds": 2, "median_best_at_2": 1.0, "bests": [2, 0],
+                                 "better_than_default": 2, "worse_than_default": 0}
+
+
+def test_gp_variants_sign_test_is_the_two_sided_binomial_tail():
+    import gp_variants
+
+    assert gp_variants.sign_test(0, 0) == 1.0
+    assert gp_variants.sign_test(5, 5) == 1.0
+    assert gp_variants.sign_test(10, 0) == pytest.approx(2 / 1024)
+    assert gp_variants.sign_test(8, 2) == pytest.approx(2 * 56 / 1024)  # 1 + 10 + 45 of 1024
+    assert gp_variants.sign_test(2, 8) == gp_variants.sign_test(8, 2)
 
 
 def test_a_gp_variant_sets_config_fields_and_designer_arguments():
