@@ -124,8 +124,9 @@ def summarize(runs: list[dict[str, Any]], at: int) -> dict[str, Any]:
         base = per.get("default", {})
         for variant, bests in sorted(per.items()):
             seeds = sorted(bests)
-            entry = {"seeds": len(seeds), f"median_best_at_{at}": _common.median(
-                [bests[s] for s in seeds]), "bests": [bests[s] for s in seeds]}
+            in_order = [bests[s] for s in seeds]
+            entry = {"seeds": len(seeds), f"median_best_at_{at}": _common.median(in_order),
+                     "bests": in_order}
             if variant != "default":
                 paired = [s for s in seeds if s in base]
                 entry["better_than_default"] = sum(bests[s] < base[s] for s in paired)
@@ -165,6 +166,12 @@ def print_summary(summary: dict[str, Any], at: int) -> None:
               f"{worse} (sign test p = {sign_test(better, worse):.3g})")
 
 
+def _summarize_save_print(report: dict[str, Any], out: str, at: int) -> None:
+    report["summary"] = summarize(report["runs"], at)
+    _common.save(report, out)
+    print_summary(report["summary"], at)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", default='{"ucb1.0": {"ucb_coefficient": 1.0}}',
@@ -180,10 +187,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.summarize:
         with open(args.out) as f:
-            saved = json.load(f)
-        saved["summary"] = summarize(saved["runs"], args.trials)
-        _common.save(saved, args.out)
-        print_summary(saved["summary"], args.trials)
+            _summarize_save_print(json.load(f), args.out, args.trials)
         return
 
     variants = {"default": {}, **json.loads(args.variants)}
@@ -210,9 +214,7 @@ def main() -> None:
             print(f"[{i + 1}/{len(jobs)} {time.time() - started:.0f} s] {result['task']} "
                   f"{result['variant']} seed {result['seed']}: best {result['curve'][-1]:.4g}",
                   flush=True)
-    report["summary"] = summarize(report["runs"], args.trials)
-    _common.save(report, args.out)
-    print_summary(report["summary"], args.trials)
+    _summarize_save_print(report, args.out, args.trials)
 
 
 if __name__ == "__main__":
