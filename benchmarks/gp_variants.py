@@ -4,15 +4,16 @@ Run:  python benchmarks/gp_variants.py --variants '{"ucb1.0": {"ucb_coefficient"
           --tasks rosenbrock-4d,rastrigin-4d --seeds 10
       python benchmarks/gp_variants.py --summarize     (the table again, from --out)
 
-The embedded service's default algorithm is Open Source Vizier's GP-UCB-PE with OSS's settings
+The embedded service's default algorithm is Open Source Vizier's GP-UCB-PE
 (:mod:`vizier_keras.server.fastgp`). This script runs that designer directly, without the
-service, once as configured (``default``) and once per variant, on the tasks of
-``benchmarks/tasks.py``, and reports median best-so-far values and, seed by seed, how often a
-variant did better or worse than ``default`` (with an exact sign test over all tasks): the
-evidence for or against changing a setting. A variant is a set of ``UCBPEConfig`` fields
-(e.g. ``ucb_coefficient``) and designer arguments (``num_seed_trials``, ``use_trust_region``,
-``ensemble_size``), both written as in OSS's ``gp_ucb_pe`` module without the leading
-underscore.
+service, once with OSS's settings (``default``: ``fastgp.gp_ucb_pe_designer``; the service's
+default until 2026-11-29, when it took the variant ``seed5-ucb1.0``, ``fastgp.SERVICE_SETTINGS``)
+and once per variant, on the tasks of ``benchmarks/tasks.py``, and reports median best-so-far
+values and, seed by seed, how often a variant did better or worse than ``default`` (with an
+exact sign test over all tasks): the evidence for or against changing a setting. A variant is
+a set of ``UCBPEConfig`` fields (e.g. ``ucb_coefficient``) and designer arguments
+(``num_seed_trials``, ``use_trust_region``, ``ensemble_size``), both written as in OSS's
+``gp_ucb_pe`` module without the leading underscore.
 
 The search space is the one the service builds from the task's KerasTuner space (the same
 conversion), and each run's designer sees its trials one at a time, as a single worker's study

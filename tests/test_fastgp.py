@@ -162,3 +162,40 @@ def test_fast_scores_equal_oss_scores():
                                                f"ensemble {ensemble_size}")
     print("ok")
     """)
+
+
+def test_the_service_default_changes_two_settings_for_one_metric_only():
+    # The service's default (benchmarks/README.md, "seed5-ucb1.0"): five seed trials (the
+    # centre, then quasi-random) and UCB coefficient 1.0; several metrics keep OSS's settings.
+    assert "ok" in run_python(_SETUP + """
+    import copy
+    from vizier_keras.server import policies
+
+    designer = fastgp.service_designer(problem, rng=jax.random.PRNGKey(2))
+    assert designer._num_seed_trials == 5
+    assert abs(float(designer._config.ucb_coefficient) - 1.0) < 1e-9
+    oss = fastgp.gp_ucb_pe_designer(problem)
+    assert oss._num_seed_trials == 1 and abs(float(oss._config.ucb_coefficient) - 1.8) < 1e-9
+
+    # The first five suggestions are the seed trials: the centre, then four distinct others.
+    seen = []
+    for _ in range(5):
+        (suggestion,) = designer.suggest(1)
+        seen.append(tuple(sorted((k, str(v.value)) for k, v in suggestion.parameters.items())))
+        done = suggestion.to_trial(len(seen))
+        done.complete(vz.Measurement(metrics={"obj": float(len(seen))}))
+        designer.update(abstractions.CompletedTrials([done]), abstractions.ActiveTrials())
+    assert dict(seen[0])["a"] == "0.5", seen[0]
+    assert len(set(seen)) == 5
+
+    multi = copy.deepcopy(problem)
+    multi.metric_information.append(
+        vz.MetricInformation("other", goal=vz.ObjectiveMetricGoal.MAXIMIZE))
+    two = fastgp.service_designer(multi)
+    assert two._num_seed_trials == 1 and abs(float(two._config.ucb_coefficient) - 1.8) < 1e-9
+
+    # The service builds its default policy from it.
+    policy = policies._policy(problem, "ALGORITHM_UNSPECIFIED", None)
+    assert policy._designer_factory is fastgp.service_designer
+    print("ok")
+    """)
