@@ -11,9 +11,10 @@ default until 2026-11-29, when it took the variant ``seed5-ucb1.0``, ``fastgp.SE
 and once per variant, on the tasks of ``benchmarks/tasks.py``, and reports median best-so-far
 values and, seed by seed, how often a variant did better or worse than ``default`` (with an
 exact sign test over all tasks): the evidence for or against changing a setting. A variant is
-a set of ``UCBPEConfig`` fields (e.g. ``ucb_coefficient``) and designer arguments
-(``num_seed_trials``, ``use_trust_region``, ``ensemble_size``), both written as in OSS's
-``gp_ucb_pe`` module without the leading underscore.
+a set of settings as ``fastgp.gp_ucb_pe_designer_with`` takes them, the form of
+``fastgp.SERVICE_SETTINGS``: ``UCBPEConfig`` fields (e.g. ``ucb_coefficient``) and designer
+arguments (``num_seed_trials``, ``use_trust_region``, ``ensemble_size``), both written as in
+OSS's ``gp_ucb_pe`` module without the leading underscore.
 
 The search space is the one the service builds from the task's KerasTuner space (the same
 conversion), and each run's designer sees its trials one at a time, as a single worker's study
@@ -40,8 +41,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common
 import tasks as task_defs
 
-_DESIGNER_ARGS = ("num_seed_trials", "use_trust_region", "ensemble_size", "ard_random_restarts")
-
 
 def _worker_init() -> None:
     os.environ["KERAS_BACKEND"] = "jax"
@@ -62,14 +61,10 @@ def problem_of(task: Any) -> Any:
 
 def designer_for(problem: Any, variant: dict[str, Any], seed: int) -> Any:
     import jax
-    from vizier._src.algorithms.designers import gp_ucb_pe
 
     from vizier_keras.server import fastgp
 
-    config = {k: v for k, v in variant.items() if k not in _DESIGNER_ARGS}
-    kwargs = {k: v for k, v in variant.items() if k in _DESIGNER_ARGS}
-    return fastgp.gp_ucb_pe_designer(problem, config=gp_ucb_pe.UCBPEConfig(**config),
-                                     rng=jax.random.PRNGKey(seed), **kwargs)
+    return fastgp.gp_ucb_pe_designer_with(problem, variant, rng=jax.random.PRNGKey(seed))
 
 
 def one_run(task_name: str, variant_name: str, variant: dict[str, Any], seed: int,
