@@ -164,7 +164,11 @@ def combine(paths: list[str], out: str, at: int) -> None:
     # A later file's run of the same task, peer and seed replaces an earlier one (a rerun).
     by_key = {(r["task"], r["peer"], r["seed"]): r for p in parts for r in p["runs"]}
     runs = list(by_key.values())
-    report = {"machine": parts[0]["machine"], "parts": [p["args"] for p in parts],
+    # The parts may have run on different days: the combined report names the first and last.
+    dates = sorted({p["machine"]["date"] for p in parts})
+    machine = {**parts[-1]["machine"],
+               "date": dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"}
+    report = {"machine": machine, "parts": [p["args"] for p in parts],
               "wall_seconds": sum(p.get("wall_seconds", 0) for p in parts), "runs": runs,
               "args": {**parts[0]["args"], "at": at,
                        "trials": max(p["args"]["trials"] for p in parts)}}

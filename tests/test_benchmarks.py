@@ -6,6 +6,7 @@ from their measurements is right.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -73,6 +74,29 @@ def test_targets_count_tasks_where_vizier_reaches_tpe_and_is_not_worse_than_kt_b
     assert targets["reach_tpe_met"] is False
     assert targets["not_worse_than_kt_bo_at_3"] == "1 of 2"
     assert targets["not_worse_than_kt_bo_met"] is False
+
+
+def test_combine_lets_a_later_file_replace_a_run_and_dates_the_span(tmp_path):
+    # The quality tables are built by combining parts run on different days; a rerun of the
+    # same task, optimizer and seed in a later part replaces the earlier one.
+    def part(name, date, runs):
+        path = tmp_path / name
+        path.write_text(json.dumps({"machine": {"date": date, "cpus": 2}, "wall_seconds": 10,
+                                    "args": {"trials": 3, "at": 3}, "runs": runs}))
+        return str(path)
+
+    first = part("a.json", "2026-11-27", [_run("a", "vizier", 0, [5.0, 4.0, 4.0]),
+                                          _run("a", "vizier", 1, [5.0, 5.0, 5.0]),
+                                          _run("a", "kt-bo", 0, [6.0, 6.0, 6.0])])
+    second = part("b.json", "2026-11-29", [_run("a", "vizier", 1, [3.0, 2.0, 1.0])])
+    out = tmp_path / "all.json"
+    quality.combine([first, second], str(out), at=3)
+    report = json.loads(out.read_text())
+    assert report["machine"]["date"] == "2026-11-27 to 2026-11-29"
+    assert report["wall_seconds"] == 20
+    assert sorted((r["peer"], r["seed"], r["curve"][-1]) for r in report["runs"]) == [
+        ("kt-bo", 0, 6), ("vizier", 0, 4), ("vizier", 1, 1)]
+    assert report["summary"]["tasks"]["a"]["vizier"]["median_best_at_3"] == 2.5
 
 
 def test_a_replay_counts_epochs_target_and_false_stops():
