@@ -177,6 +177,31 @@ def combine(paths: list[str], out: str, at: int) -> None:
     print_summary(report["summary"])
 
 
+def compare(before_path: str, after_path: str, at: int, peer: str = "vizier"
+            ) -> dict[str, tuple[int, int]]:
+    """Seed by seed, how often ``peer``'s best at trial ``at`` in the second file beat (was
+    lower than) the same task and seed in the first, and how often it lost: per task and all."""
+    from gp_variants import sign_test
+
+    def bests(path: str) -> dict[tuple[str, int], float]:
+        with open(path) as f:
+            runs = json.load(f)["runs"]
+        return {(r["task"], r["seed"]): r["curve"][min(at, len(r["curve"])) - 1]
+                for r in runs if r["peer"] == peer}
+
+    before, after = bests(before_path), bests(after_path)
+    counts: dict[str, tuple[int, int]] = {}
+    for (task, seed), value in after.items():
+        if (task, seed) in before:
+            better, worse = counts.get(task, (0, 0))
+            counts[task] = (better + (value < before[task, seed]),
+                            worse + (value > before[task, seed]))
+    counts["all"] = (sum(b for b, _ in counts.values()), sum(w for _, w in counts.values()))
+    print(_common.table(["task", "better", "worse", "sign test p"],
+                        [[task, b, w, sign_test(b, w)] for task, (b, w) in counts.items()]))
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -199,7 +224,13 @@ def main() -> None:
                         help="write --out from the runs of earlier result files (run in parts) "
                              "instead of running anything; a later file's run of the same "
                              "task, peer and seed replaces an earlier one")
+    parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="run nothing: count, seed by seed, where Vizier's best at --at in "
+                             "AFTER beat BEFORE's (e.g. two settings of the default)")
     args = parser.parse_args()
+    if args.compare:
+        compare(*args.compare, args.at)
+        return
     if args.combine:
         combine(args.combine, args.out, args.at)
         return

@@ -99,6 +99,23 @@ def test_combine_lets_a_later_file_replace_a_run_and_dates_the_span(tmp_path):
     assert report["summary"]["tasks"]["a"]["vizier"]["median_best_at_3"] == 2.5
 
 
+def test_compare_counts_seeds_where_the_second_file_beat_the_first(tmp_path):
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    before.write_text(json.dumps({"runs": [_run("a", "vizier", 0, [5.0, 4.0]),
+                                           _run("a", "vizier", 1, [5.0, 2.0]),
+                                           _run("b", "vizier", 0, [3.0, 3.0]),
+                                           _run("b", "kt-bo", 0, [9.0, 9.0])]}))
+    after.write_text(json.dumps({"runs": [_run("a", "vizier", 0, [3.0, 3.0]),
+                                          _run("a", "vizier", 1, [5.0, 5.0]),
+                                          _run("b", "vizier", 0, [3.0, 1.0]),
+                                          _run("b", "kt-bo", 0, [1.0, 1.0])]}))
+    # At trial 2: a seed 0 better, a seed 1 worse; b better (kt-bo is not Vizier).
+    assert quality.compare(str(before), str(after), at=2) == {
+        "a": (1, 1), "b": (1, 0), "all": (2, 1)}
+    # At trial 1: a seed 0 better, a seed 1 tied, b tied.
+    assert quality.compare(str(before), str(after), at=1)["all"] == (1, 0)
+
+
 def test_a_replay_counts_epochs_target_and_false_stops():
     trials = [{"row": 0, "epochs": 30, "value": 0.5, "stopped": False},
               {"row": 1, "epochs": 3, "value": 0.9, "stopped": True},
