@@ -177,29 +177,43 @@ def combine(paths: list[str], out: str, at: int) -> None:
     print_summary(report["summary"])
 
 
-def compare(before_path: str, after_path: str, at: int, peer: str = "vizier"
-            ) -> dict[str, tuple[int, int]]:
-    """Seed by seed, how often ``peer``'s best at trial ``at`` in the second file beat (was
-    lower than) the same task and seed in the first, and how often it lost: per task and all."""
+def _bests(path: str, peer: str, at: int) -> dict[tuple[str, int], float]:
+    """``peer``'s best at trial ``at`` (or its last, for a shorter run) by (task, seed)."""
+    with open(path) as f:
+        runs = json.load(f)["runs"]
+    return {(r["task"], r["seed"]): r["curve"][min(at, len(r["curve"])) - 1]
+            for r in runs if r["peer"] == peer}
+
+
+def _count(ours: dict[tuple[str, int], float], theirs: dict[tuple[str, int], float]
+           ) -> dict[str, tuple[int, int]]:
+    """Per task and all: on how many seeds ``ours`` was lower than ``theirs``, and higher."""
     from gp_variants import sign_test
 
-    def bests(path: str) -> dict[tuple[str, int], float]:
-        with open(path) as f:
-            runs = json.load(f)["runs"]
-        return {(r["task"], r["seed"]): r["curve"][min(at, len(r["curve"])) - 1]
-                for r in runs if r["peer"] == peer}
-
-    before, after = bests(before_path), bests(after_path)
     counts: dict[str, tuple[int, int]] = {}
-    for (task, seed), value in after.items():
-        if (task, seed) in before:
+    for (task, seed), value in ours.items():
+        if (task, seed) in theirs:
             better, worse = counts.get(task, (0, 0))
-            counts[task] = (better + (value < before[task, seed]),
-                            worse + (value > before[task, seed]))
+            counts[task] = (better + (value < theirs[task, seed]),
+                            worse + (value > theirs[task, seed]))
     counts["all"] = (sum(b for b, _ in counts.values()), sum(w for _, w in counts.values()))
     print(_common.table(["task", "better", "worse", "sign test p"],
                         [[task, b, w, sign_test(b, w)] for task, (b, w) in counts.items()]))
     return counts
+
+
+def compare(before_path: str, after_path: str, at: int, peer: str = "vizier"
+            ) -> dict[str, tuple[int, int]]:
+    """Seed by seed, how often ``peer``'s best at trial ``at`` in the second file beat (was
+    lower than) the same task and seed in the first, and how often it lost: per task and all."""
+    return _count(_bests(after_path, peer, at), _bests(before_path, peer, at))
+
+
+def head_to_head(path: str, other: str, at: int, peer: str = "vizier"
+                 ) -> dict[str, tuple[int, int]]:
+    """Seed by seed within one file, how often ``peer``'s best at trial ``at`` beat (was lower
+    than) ``other``'s on the same task and seed, and how often it lost: per task and all."""
+    return _count(_bests(path, peer, at), _bests(path, other, at))
 
 
 def main() -> None:
@@ -227,9 +241,15 @@ def main() -> None:
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                         help="run nothing: count, seed by seed, where Vizier's best at --at in "
                              "AFTER beat BEFORE's (e.g. two settings of the default)")
+    parser.add_argument("--head-to-head", nargs=2, metavar=("JSON", "PEER"),
+                        help="run nothing: count, seed by seed, where Vizier's best at --at in "
+                             "JSON beat PEER's (e.g. kt-bo, the target's second half)")
     args = parser.parse_args()
     if args.compare:
         compare(*args.compare, args.at)
+        return
+    if args.head_to_head:
+        head_to_head(args.head_to_head[0], args.head_to_head[1], args.at)
         return
     if args.combine:
         combine(args.combine, args.out, args.at)

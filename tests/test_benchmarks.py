@@ -116,6 +116,24 @@ def test_compare_counts_seeds_where_the_second_file_beat_the_first(tmp_path):
     assert quality.compare(str(before), str(after), at=1)["all"] == (1, 0)
 
 
+def test_head_to_head_counts_seeds_where_vizier_beat_a_peer_in_one_file(tmp_path):
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"runs": [_run("a", "vizier", 0, [5.0, 4.0, 1.0]),
+                                         _run("a", "kt-bo", 0, [6.0, 3.0, 3.0]),
+                                         _run("a", "vizier", 1, [2.0, 2.0, 2.0]),
+                                         _run("a", "kt-bo", 1, [2.0, 2.0, 2.0]),
+                                         _run("a", "vizier", 2, [9.0, 9.0, 9.0]),
+                                         _run("b", "vizier", 0, [1.0, 1.0, 1.0]),
+                                         _run("b", "kt-bo", 0, [4.0]),
+                                         _run("b", "optuna-tpe", 0, [0.0, 0.0, 0.0])]}))
+    # At trial 2: a seed 0 worse (4 > 3), seed 1 tied, seed 2 has no kt-bo run; b's kt-bo run
+    # ended at trial 1 and is compared at its last (1 < 4: better); optuna-tpe is not counted.
+    assert quality.head_to_head(str(path), "kt-bo", at=2) == {
+        "a": (0, 1), "b": (1, 0), "all": (1, 1)}
+    assert quality.head_to_head(str(path), "kt-bo", at=3)["a"] == (1, 0)
+    assert quality.head_to_head(str(path), "optuna-tpe", at=3) == {"b": (0, 1), "all": (0, 1)}
+
+
 def test_a_replay_counts_epochs_target_and_false_stops():
     trials = [{"row": 0, "epochs": 30, "value": 0.5, "stopped": False},
               {"row": 1, "epochs": 3, "value": 0.9, "stopped": True},
