@@ -106,9 +106,11 @@ def _run(job: tuple[Any, ...]) -> dict[str, Any]:
     return one_run(*job)
 
 
-def summarize(runs: list[dict[str, Any]], at: int) -> dict[str, Any]:
+def summarize(runs: list[dict[str, Any]], at: int, baseline: str = "default"
+              ) -> dict[str, Any]:
     """Per task and variant: the median best after ``at`` trials, the bests in seed order, and
-    for each variant but ``default`` the seeds both ran on which it did better (lower) or worse."""
+    for each variant but ``baseline`` the seeds both ran on which it did better (lower) or
+    worse (``better_than_<baseline>``, ``worse_than_<baseline>``)."""
     by: dict[str, dict[str, dict[int, float]]] = {}
     for r in runs:
         curve = r["curve"]
@@ -117,16 +119,16 @@ def summarize(runs: list[dict[str, Any]], at: int) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for task, per in by.items():
         summary[task] = {}
-        base = per.get("default", {})
+        base = per.get(baseline, {})
         for variant, bests in sorted(per.items()):
             seeds = sorted(bests)
             in_order = [bests[s] for s in seeds]
             entry = {"seeds": len(seeds), f"median_best_at_{at}": _common.median(in_order),
                      "bests": in_order}
-            if variant != "default":
+            if variant != baseline:
                 paired = [s for s in seeds if s in base]
-                entry["better_than_default"] = sum(bests[s] < base[s] for s in paired)
-                entry["worse_than_default"] = sum(bests[s] > base[s] for s in paired)
+                entry[f"better_than_{baseline}"] = sum(bests[s] < base[s] for s in paired)
+                entry[f"worse_than_{baseline}"] = sum(bests[s] > base[s] for s in paired)
             summary[task][variant] = entry
     return summary
 
@@ -141,31 +143,34 @@ def sign_test(better: int, worse: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def print_summary(summary: dict[str, Any], at: int) -> None:
+def print_summary(summary: dict[str, Any], at: int, baseline: str = "default") -> None:
     rows = []
     totals: dict[str, list[int]] = {}
     for task, per in summary.items():
-        base = per.get("default", {}).get(f"median_best_at_{at}")
+        base = per.get(baseline, {}).get(f"median_best_at_{at}")
         for variant, e in per.items():
             m = e[f"median_best_at_{at}"]
-            better, worse = e.get("better_than_default"), e.get("worse_than_default")
+            better = e.get(f"better_than_{baseline}")
+            worse = e.get(f"worse_than_{baseline}")
             if better is not None:
                 t = totals.setdefault(variant, [0, 0])
                 t[0], t[1] = t[0] + better, t[1] + worse
             rows.append([task, variant, e["seeds"], m,
-                         "" if base in (None, 0) or variant == "default" else m / base,
+                         "" if base in (None, 0) or variant == baseline else m / base,
                          "" if better is None else f"{better} / {worse}"])
-    print(_common.table(["task", "variant", "seeds", f"median best @{at}", "/ default",
+    print(_common.table(["task", "variant", "seeds", f"median best @{at}", f"/ {baseline}",
                          "seeds better / worse"], rows))
     for variant, (better, worse) in totals.items():
-        print(f"  {variant}, all tasks: better than default on {better} seeds, worse on "
+        print(f"  {variant}, all tasks: better than {baseline} on {better} seeds, worse on "
               f"{worse} (sign test p = {sign_test(better, worse):.3g})")
 
 
-def _summarize_save_print(report: dict[str, Any], out: str, at: int) -> None:
+def _summarize_save_print(report: dict[str, Any], out: str, at: int,
+                          baseline: str = "default") -> None:
+    # The stored summary always compares with ``default``; the printed one with ``baseline``.
     report["summary"] = summarize(report["runs"], at)
     _common.save(report, out)
-    print_summary(report["summary"], at)
+    print_summary(summarize(report["runs"], at, baseline), at, baseline)
 
 
 def main() -> None:
@@ -180,10 +185,12 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "gp_variants.json"))
     parser.add_argument("--summarize", action="store_true",
                         help="run nothing: summarize the runs already in --out")
+    parser.add_argument("--baseline", default="default",
+                        help="the variant the printed table compares the others with")
     args = parser.parse_args()
     if args.summarize:
         with open(args.out) as f:
-            _summarize_save_print(json.load(f), args.out, args.trials)
+            _summarize_save_print(json.load(f), args.out, args.trials, args.baseline)
         return
 
     variants = {"default": {}, **json.loads(args.variants)}
@@ -210,7 +217,7 @@ def main() -> None:
             print(f"[{i + 1}/{len(jobs)} {time.time() - started:.0f} s] {result['task']} "
                   f"{result['variant']} seed {result['seed']}: best {result['curve'][-1]:.4g}",
                   flush=True)
-    _summarize_save_print(report, args.out, args.trials)
+    _summarize_save_print(report, args.out, args.trials, args.baseline)
 
 
 if __name__ == "__main__":

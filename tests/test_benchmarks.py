@@ -185,6 +185,11 @@ def test_gp_variants_summary_is_the_median_best_at_the_trial_count_per_variant()
     # v against default, seed by seed at trial 2: 2 < 4, 0 < 8 (seed 2 not run by v)
     assert summary["t"]["v"] == {"seeds": 2, "median_best_at_2": 1.0, "bests": [2, 0],
                                  "better_than_default": 2, "worse_than_default": 0}
+    # Against another baseline: default against v on seeds 0 and 1 (4 > 2, 8 > 0).
+    against_v = gp_variants.summarize(runs, at=2, baseline="v")
+    assert against_v["t"]["default"]["better_than_v"] == 0
+    assert against_v["t"]["default"]["worse_than_v"] == 2
+    assert "better_than_v" not in against_v["t"]["v"]
 
 
 def test_gp_variants_sign_test_is_the_two_sided_binomial_tail():
