@@ -216,6 +216,40 @@ def head_to_head(path: str, other: str, at: int, peer: str = "vizier"
     return _count(_bests(path, peer, at), _bests(path, other, at))
 
 
+def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: int = 10_000,
+                 ours: str = "vizier") -> dict[str, dict[str, float]]:
+    """How firmly the first target's verdict stands, per task: over ``resamples`` bootstrap
+    resamples of the seeds both ran (paired: a seed fixes the task instance for both), the share
+    in which ``ours``' median best at trial ``at`` is at or below ``peer``'s median best at its
+    last trial (the target compares Vizier at 30 with TPE at 50). Near 0 or 1 the verdict would
+    stand with other seeds; near one half it is a coin toss."""
+    import numpy as np
+
+    with open(path) as f:
+        runs = json.load(f)["runs"]
+    mine = {(r["task"], r["seed"]): r["curve"][min(at, len(r["curve"])) - 1]
+            for r in runs if r["peer"] == ours}
+    theirs = {(r["task"], r["seed"]): r["curve"][-1] for r in runs if r["peer"] == peer}
+    rng = np.random.default_rng(0)
+    out: dict[str, dict[str, float]] = {}
+    for task in dict.fromkeys(t for t, _ in mine):
+        seeds = sorted(s for t, s in mine if t == task and (t, s) in theirs)
+        if not seeds:
+            continue
+        a = np.array([mine[task, s] for s in seeds])
+        b = np.array([theirs[task, s] for s in seeds])
+        pick = rng.integers(0, len(seeds), size=(resamples, len(seeds)))
+        share = float(np.mean(np.median(a[pick], axis=1) <= np.median(b[pick], axis=1)))
+        out[task] = {"seeds": len(seeds), f"{ours}_median_at_{at}": float(np.median(a)),
+                     f"{peer}_median_at_last": float(np.median(b)), "share": share}
+    print(_common.table(
+        ["task", "seeds", f"{ours} median @{at}", f"{peer} median @last",
+         "share of resamples reaching"],
+        [[t, e["seeds"], e[f"{ours}_median_at_{at}"], e[f"{peer}_median_at_last"], e["share"]]
+         for t, e in out.items()]))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -244,7 +278,13 @@ def main() -> None:
     parser.add_argument("--head-to-head", nargs=2, metavar=("JSON", "PEER"),
                         help="run nothing: count, seed by seed, where Vizier's best at --at in "
                              "JSON beat PEER's (e.g. kt-bo, the target's second half)")
+    parser.add_argument("--reach-chance", metavar="JSON",
+                        help="run nothing: per task, the share of bootstrap resamples of the "
+                             "seeds in which Vizier at --at reaches TPE's last-trial median")
     args = parser.parse_args()
+    if args.reach_chance:
+        reach_chance(args.reach_chance, at=args.at)
+        return
     if args.compare:
         compare(*args.compare, args.at)
         return

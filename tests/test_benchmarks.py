@@ -134,6 +134,27 @@ def test_head_to_head_counts_seeds_where_vizier_beat_a_peer_in_one_file(tmp_path
     assert quality.head_to_head(str(path), "optuna-tpe", at=3) == {"b": (0, 1), "all": (0, 1)}
 
 
+def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_peer(tmp_path):
+    path = tmp_path / "q.json"
+    runs = []
+    for seed in range(6):
+        # a: Vizier at trial 2 below TPE's last on every seed; b: above on every seed;
+        # c: below on three seeds and above on three.
+        runs += [_run("a", "vizier", seed, [9.0, 1.0, 0.0]),
+                 _run("a", "optuna-tpe", seed, [2.0] * 4),
+                 _run("b", "vizier", seed, [9.0, 5.0]), _run("b", "optuna-tpe", seed, [2.0] * 4),
+                 _run("c", "vizier", seed, [9.0, 1.0 if seed < 3 else 3.0]),
+                 _run("c", "optuna-tpe", seed, [9.0, 2.0])]
+    runs.append(_run("c", "vizier", 7, [0.0, 0.0]))  # no TPE run for seed 7: left out
+    path.write_text(json.dumps({"runs": runs}))
+    out = quality.reach_chance(str(path), at=2, resamples=2000)
+    assert out["a"]["share"] == 1.0 and out["b"]["share"] == 0.0
+    assert out["c"]["seeds"] == 6 and 0.2 < out["c"]["share"] < 0.8
+    assert out["a"]["vizier_median_at_2"] == 1.0 and out["a"]["optuna-tpe_median_at_last"] == 2.0
+    # At trial 3 Vizier's 0.0 on a; a run shorter than 3 is read at its last.
+    assert quality.reach_chance(str(path), at=3, resamples=100)["b"]["share"] == 0.0
+
+
 def test_a_replay_counts_epochs_target_and_false_stops():
     trials = [{"row": 0, "epochs": 30, "value": 0.5, "stopped": False},
               {"row": 1, "epochs": 3, "value": 0.9, "stopped": True},
