@@ -164,9 +164,10 @@ def test_fast_scores_equal_oss_scores():
     """)
 
 
-def test_the_service_default_changes_two_settings_for_one_metric_only():
-    # The service's default (benchmarks/README.md, "seed5-ucb1.0"): five seed trials (the
-    # centre, then quasi-random) and UCB coefficient 1.0; several metrics keep OSS's settings.
+def test_the_service_default_changes_its_settings_for_one_metric_only():
+    # The service's default (benchmarks/README.md, "seed5-ucb1.0", "local2-r0.1"): five seed
+    # trials (the centre, then quasi-random), UCB coefficient 1.0, and every second suggestion
+    # after the seeds near the best trial; several metrics keep OSS's settings.
     assert "ok" in run_python(_SETUP + """
     import copy
     from vizier_keras.server import policies
@@ -174,8 +175,11 @@ def test_the_service_default_changes_two_settings_for_one_metric_only():
     designer = fastgp.service_designer(problem, rng=jax.random.PRNGKey(2))
     assert designer._num_seed_trials == 5
     assert abs(float(designer._config.ucb_coefficient) - 1.0) < 1e-9
+    assert [n for n in range(10) if designer.is_local(n)] == [6, 8]
+    assert designer._local_radius == 0.1
     oss = fastgp.gp_ucb_pe_designer(problem)
     assert oss._num_seed_trials == 1 and abs(float(oss._config.ucb_coefficient) - 1.8) < 1e-9
+    assert not any(oss.is_local(n) for n in range(50))
 
     # The first five suggestions are the seed trials: the centre, then four distinct others.
     seen = []
@@ -193,9 +197,64 @@ def test_the_service_default_changes_two_settings_for_one_metric_only():
         vz.MetricInformation("other", goal=vz.ObjectiveMetricGoal.MAXIMIZE))
     two = fastgp.service_designer(multi)
     assert two._num_seed_trials == 1 and abs(float(two._config.ucb_coefficient) - 1.8) < 1e-9
+    assert two._local_every == 0
 
     # The service builds its default policy from it.
     policy = policies._policy(problem, "ALGORITHM_UNSPECIFIED", None)
     assert policy._designer_factory is fastgp.service_designer
+    print("ok")
+    """)
+
+
+def test_local_refinement_suggests_inside_a_box_around_the_best_trial():
+    # LocallyRefiningBandit: every local_every-th suggestion after the seed trials is searched
+    # for only within local_radius (L-inf, scaled space) of the best completed trial.
+    assert "ok" in run_python(_SETUP + """
+    import numpy as np
+
+    designer = fastgp.gp_ucb_pe_designer_with(
+        problem, {"local_every": 1, "local_radius": 0.05}, rng=jax.random.PRNGKey(4))
+    # An infeasible trial and a NaN are never the incumbent, whatever their values.
+    broken = vz.Trial(parameters={"a": 0.9, "b": 0.5, "c": 9, "d": "x"}, id=13)
+    broken.complete(vz.Measurement(), infeasibility_reason="crashed")
+    nan = vz.Trial(parameters={"a": 0.1, "b": 0.01, "c": 1, "d": "z"}, id=14)
+    nan.complete(vz.Measurement(metrics={"obj": float("nan")}))
+    designer.update(abstractions.CompletedTrials(trials + [broken, nan]),
+                    abstractions.ActiveTrials())
+    best = min(trials, key=lambda t: t.final_measurement.metrics["obj"].value)
+    assert designer.incumbent().id == best.id
+    centre = designer._converter.to_features([best]).continuous.unpad()[0]
+    for _ in range(3):
+        (suggestion,) = designer.suggest(1)
+        got = designer._converter.to_features([suggestion.to_trial(99)]).continuous.unpad()[0]
+        assert np.max(np.abs(got - centre)) <= 0.05 + 1e-9, (got, centre)
+        done = suggestion.to_trial(len(designer._all_completed_trials) + 1)
+        done.complete(vz.Measurement(metrics={"obj": 5.0}))
+        designer.update(abstractions.CompletedTrials([done]), abstractions.ActiveTrials())
+
+    # Which suggestions are local depends only on the trial count.
+    every3 = fastgp.gp_ucb_pe_designer_with(problem, {"num_seed_trials": 5, "local_every": 3})
+    assert [n for n in range(15) if every3.is_local(n)] == [7, 10, 13]
+    off = fastgp.gp_ucb_pe_designer(problem)
+    assert not any(off.is_local(n) for n in range(50))
+
+    # For a metric to maximize, the incumbent is the largest value.
+    import copy
+    up = copy.deepcopy(problem)
+    up.metric_information.item().goal = vz.ObjectiveMetricGoal.MAXIMIZE
+    high = fastgp.gp_ucb_pe_designer_with(up, {"local_every": 2})
+    high.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
+    assert high.incumbent().id == max(
+        trials, key=lambda t: t.final_measurement.metrics["obj"].value).id
+
+    for bad, word in (({"local_every": -1}, "local_every"), ({"local_radius": 0.0}, "local_radius"),
+                      ({"local_radius": 0.7}, "local_radius"),
+                      ({"local_every": 2, "use_trust_region": False}, "use_trust_region")):
+        try:
+            fastgp.gp_ucb_pe_designer_with(problem, bad)
+        except ValueError as e:
+            assert word in str(e), e
+        else:
+            raise AssertionError(bad)
     print("ok")
     """)
