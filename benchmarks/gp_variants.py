@@ -170,7 +170,9 @@ def _summarize_save_print(report: dict[str, Any], out: str, at: int,
     # The stored summary always compares with ``default``; the printed one with ``baseline``.
     report["summary"] = summarize(report["runs"], at)
     _common.save(report, out)
-    print_summary(summarize(report["runs"], at, baseline), at, baseline)
+    shown = report["summary"] if baseline == "default" else summarize(report["runs"], at,
+                                                                      baseline)
+    print_summary(shown, at, baseline)
 
 
 def main() -> None:

@@ -177,11 +177,12 @@ def combine(paths: list[str], out: str, at: int) -> None:
     print_summary(report["summary"])
 
 
-def _bests(path: str, peer: str, at: int) -> dict[tuple[str, int], float]:
-    """``peer``'s best at trial ``at`` (or its last, for a shorter run) by (task, seed)."""
+def _bests(path: str, peer: str, at: int | None) -> dict[tuple[str, int], float]:
+    """``peer``'s best at trial ``at`` (or its last, for a shorter run or ``at`` None) by
+    (task, seed)."""
     with open(path) as f:
         runs = json.load(f)["runs"]
-    return {(r["task"], r["seed"]): r["curve"][min(at, len(r["curve"])) - 1]
+    return {(r["task"], r["seed"]): r["curve"][min(at or len(r["curve"]), len(r["curve"])) - 1]
             for r in runs if r["peer"] == peer}
 
 
@@ -225,11 +226,7 @@ def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: i
     stand with other seeds; near one half it is a coin toss."""
     import numpy as np
 
-    with open(path) as f:
-        runs = json.load(f)["runs"]
-    mine = {(r["task"], r["seed"]): r["curve"][min(at, len(r["curve"])) - 1]
-            for r in runs if r["peer"] == ours}
-    theirs = {(r["task"], r["seed"]): r["curve"][-1] for r in runs if r["peer"] == peer}
+    mine, theirs = _bests(path, ours, at), _bests(path, peer, None)
     rng = np.random.default_rng(0)
     out: dict[str, dict[str, float]] = {}
     for task in dict.fromkeys(t for t, _ in mine):
