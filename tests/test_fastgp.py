@@ -206,6 +206,54 @@ def test_the_service_default_changes_its_settings_for_one_metric_only():
     """)
 
 
+def test_an_adaptive_box_grows_on_local_improvements_and_shrinks_on_misses():
+    # local_adaptive: the half-width is replayed from the trials: x2 after a local trial that
+    # improved on all before it, /2 after two local misses in a row, within [r/2, min(4r, 0.5)].
+    assert "ok" in run_python(_SETUP + """
+    def designer_after(values, settings=None, active=()):
+        settings = settings or {"num_seed_trials": 2, "local_every": 1, "local_radius": 0.1,
+                                "local_adaptive": True}
+        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
+        done = []
+        for i, value in enumerate(values):
+            trial = vz.Trial(parameters=trials[i % len(trials)].parameters, id=i + 1)
+            if value == "crash":
+                trial.complete(vz.Measurement(), infeasibility_reason="crashed")
+            else:
+                trial.complete(vz.Measurement(metrics={"obj": value}))
+            done.append(trial)
+        pending = [vz.Trial(parameters=trials[0].parameters, id=i) for i in active]
+        designer.update(abstractions.CompletedTrials(done), abstractions.ActiveTrials(pending))
+        return designer
+
+    # Seeds (ids 1-2) never count; from id 3 on every trial is local here (local_every 1).
+    assert designer_after([5.0, 4.0]).radius() == 0.1
+    assert designer_after([5.0, 4.0, 3.0]).radius() == 0.2            # an improvement
+    assert designer_after([5.0, 4.0, 3.0, 2.0, 1.0]).radius() == 0.4  # capped at 4 r
+    assert designer_after([5.0, 4.0, 3.0, 2.0, 1.0, 0.5]).radius() == 0.4
+    assert designer_after([5.0, 4.0, 6.0]).radius() == 0.1            # one miss: no change
+    assert designer_after([5.0, 4.0, 6.0, 7.0]).radius() == 0.05      # two misses: halved
+    # A tie (within 1e-3 of the best's magnitude), a crash and a NaN are misses.
+    assert designer_after([5.0, 4.0, 3.999, "crash"]).radius() == 0.05
+    assert designer_after([5.0, 4.0, float("nan"), 9.0]).radius() == 0.05
+    assert designer_after([5.0, 4.0] + [9.0] * 20).radius() == 0.05  # floor at r / 2
+    # A miss streak is broken by an improvement.
+    assert designer_after([5.0, 4.0, 6.0, 3.0, 7.0]).radius() == 0.2
+    # A non-local trial's improvement does not grow the box (local_every 2: ids 4, 6 local),
+    # but it raises the bar for the local ones after it.
+    every2 = {"num_seed_trials": 2, "local_every": 2, "local_radius": 0.1,
+              "local_adaptive": True}
+    assert designer_after([5.0, 4.0, 1.0], every2).radius() == 0.1
+    assert designer_after([5.0, 4.0, 1.0, 2.0, 9.0, 3.0], every2).radius() == 0.05
+    # Positions count active trials too; their outcomes are unknown and change nothing.
+    assert designer_after([5.0, 4.0, 4.5], every2, active=[4]).radius() == 0.1
+    # Without local_adaptive the radius is fixed.
+    fixed = {"num_seed_trials": 2, "local_every": 1, "local_radius": 0.1}
+    assert designer_after([5.0, 4.0, 3.0, 2.0], fixed).radius() == 0.1
+    print("ok")
+    """)
+
+
 def test_local_refinement_suggests_inside_a_box_around_the_best_trial():
     # LocallyRefiningBandit: every local_every-th suggestion after the seed trials is searched
     # for only within local_radius (L-inf, scaled space) of the best completed trial.

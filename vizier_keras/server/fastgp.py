@@ -437,10 +437,20 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
     the best value stalls. A suggestion confined near the
     incumbent still uses the GP (UCB, or PE, inside the box) but searches where the good values
     are. Which suggestions are local depends only on the trial count, so any number of workers
-    and a designer rebuilt per suggestion (as the service does) agree."""
+    and a designer rebuilt per suggestion (as the service does) agree.
+
+    With ``local_adaptive`` the half-width follows the local suggestions' outcomes, as a trust
+    region does (TuRBO, Eriksson et al. 2019, with tolerances for budgets of tens of trials):
+    it starts at ``local_radius``, doubles after a local trial that improved on every trial
+    before it (by more than 1e-3 of the best's magnitude), halves after two local trials in a
+    row that did not, and stays within [``local_radius`` / 2, min(4 ``local_radius``, 0.5)]
+    (smaller boxes made the GP suggest the same corner twice: rastrigin-4d through the service,
+    radius 0.025). It is replayed from the trials themselves (see :meth:`radius`), so it needs
+    no state."""
 
     _local_every: int = attrs.field(default=0, kw_only=True)
     _local_radius: float = attrs.field(default=0.1, kw_only=True)
+    _local_adaptive: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -459,20 +469,51 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
         return (self._local_every > 0 and after_seed >= 0
                 and after_seed % self._local_every == self._local_every - 1)
 
-    def incumbent(self) -> vz.Trial | None:
-        """The best feasible completed trial (single metric), or None."""
+    def radius(self) -> float:
+        """The half-width of the next local suggestion's box (see the class docstring)."""
+        if not self._local_adaptive:
+            return self._local_radius
+        low, high = self._local_radius / 2, min(4 * self._local_radius, 0.5)
+        radius, misses, best = self._local_radius, 0, None
+        everything = sorted([(t.id, True, t) for t in self._all_completed_trials]
+                            + [(t.id, False, t) for t in self._all_active_trials],
+                            key=lambda item: item[0])
+        for position, (_, completed, trial) in enumerate(everything):
+            if not completed:
+                continue  # an active trial's outcome is not known yet
+            value = self._objective(trial)
+            if self.is_local(position):
+                if value is not None and (best is None
+                                          or value > best + 1e-3 * abs(best)):
+                    radius, misses = min(2 * radius, high), 0
+                else:
+                    misses += 1
+                    if misses == 2:
+                        radius, misses = max(radius / 2, low), 0
+            if value is not None and (best is None or value > best):
+                best = value
+        return radius
+
+    def _objective(self, trial: vz.Trial) -> float | None:
+        """The trial's objective, negated for a metric to minimize (larger is better), or None
+        where it has none that counts (infeasible, missing, not finite, several metrics)."""
         if len(self._problem.metric_information) != 1:
             return None
+        if trial.infeasible or trial.final_measurement is None:
+            return None
         metric = self._problem.metric_information.item()
+        value = trial.final_measurement.metrics.get_value(metric.name, float("nan"))
+        if not np.isfinite(value):
+            return None
+        return -value if metric.goal.is_minimize else value
+
+    def incumbent(self) -> vz.Trial | None:
+        """The best feasible completed trial (single metric), or None."""
         best, best_value = None, None
         for trial in self._all_completed_trials:
-            if trial.infeasible or trial.final_measurement is None:
+            value = self._objective(trial)
+            if value is None:
                 continue
-            value = trial.final_measurement.metrics.get_value(metric.name, float("nan"))
-            if not np.isfinite(value):
-                continue
-            if metric.goal.is_minimize:
-                value = -value
             if best_value is None or value > best_value:
                 best, best_value = trial, value
         return best
@@ -485,7 +526,7 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
                 features = self._converter.to_features([best]).continuous
                 center = features.replace_fill_value(0.0).padded_array[0]
                 tr = _IncumbentBox(center=center,
-                                   radius=jnp.asarray(self._local_radius, center.dtype))
+                                   radius=jnp.asarray(self.radius(), center.dtype))
         return super()._suggest_one(active_trials, data, model, predictive, tr,
                                     acquisition_problem)
 
@@ -510,7 +551,7 @@ def gp_ucb_pe_designer(problem: vz.ProblemStatement, **kwargs: Any
 # ``UCBPEConfig`` fields. Both as in OSS's ``gp_ucb_pe`` module, without the leading underscore
 # (``local_every``, ``local_radius``: :class:`LocallyRefiningBandit`).
 DESIGNER_ARGUMENTS = ("num_seed_trials", "use_trust_region", "ensemble_size",
-                      "ard_random_restarts", "local_every", "local_radius")
+                      "ard_random_restarts", "local_every", "local_radius", "local_adaptive")
 
 
 def gp_ucb_pe_designer_with(problem: vz.ProblemStatement, settings: dict[str, Any],
