@@ -165,10 +165,9 @@ def test_fast_scores_equal_oss_scores():
 
 
 def test_the_service_default_changes_its_settings_for_one_metric_only():
-    # The service's default (benchmarks/README.md, "seed5-ucb1.0", "local2-r0.1",
-    # "local2-adaptive"): five seed trials (the centre, then quasi-random), UCB coefficient 1.0,
-    # and every second suggestion after the seeds near the best trial, in a box that adapts;
-    # several metrics keep OSS's settings.
+    # The service's default (benchmarks/README.md, "seed5-ucb1.0", "local2-r0.1"): five seed
+    # trials (the centre, then quasi-random), UCB coefficient 1.0, and every second suggestion
+    # after the seeds near the best trial; several metrics keep OSS's settings.
     assert "ok" in run_python(_SETUP + """
     import copy
     from vizier_keras.server import policies
@@ -177,7 +176,7 @@ def test_the_service_default_changes_its_settings_for_one_metric_only():
     assert designer._num_seed_trials == 5
     assert abs(float(designer._config.ucb_coefficient) - 1.0) < 1e-9
     assert [n for n in range(10) if designer.is_local(n)] == [6, 8]
-    assert designer._local_radius == 0.1 and designer._local_adaptive
+    assert designer._local_radius == 0.1
     oss = fastgp.gp_ucb_pe_designer(problem)
     assert oss._num_seed_trials == 1 and abs(float(oss._config.ucb_coefficient) - 1.8) < 1e-9
     assert not any(oss.is_local(n) for n in range(50))

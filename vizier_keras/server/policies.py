@@ -6,8 +6,8 @@ out).
 ``algorithm``               Policy (Open Source Vizier)
 ==========================  =====================================================================
 ALGORITHM_UNSPECIFIED       GP-UCB-PE, OSS's default, configured for speed, five seed trials,
-                            UCB coefficient 1.0, every second suggestion near the best trial,
-                            in a box that adapts (:func:`.fastgp.service_designer`)
+                            UCB coefficient 1.0, every second suggestion near the best trial
+                            (:func:`.fastgp.service_designer`)
 GRID_SEARCH                 grid search (continuous parameters are discretised by OSS)
 RANDOM_SEARCH               uniform random search
 GAUSSIAN_PROCESS_BANDIT     GP bandit with UCB (OSS ``VizierGPBandit``)
@@ -45,7 +45,7 @@ SPEC_KEY = "study_spec"
 ALGORITHMS: dict[str, str] = {
     "ALGORITHM_UNSPECIFIED": "GP-UCB-PE (Open Source Vizier's default), faster; 5 seed "
                              "trials, UCB coefficient 1.0, every second suggestion near "
-                             "the best trial, in a box that adapts",
+                             "the best trial",
     "GRID_SEARCH": "grid search",
     "RANDOM_SEARCH": "random search",
     "GAUSSIAN_PROCESS_BANDIT": "Gaussian-process bandit (UCB)",
