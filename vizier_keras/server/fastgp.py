@@ -549,7 +549,7 @@ def gp_ucb_pe_designer(problem: vz.ProblemStatement, **kwargs: Any
 
 # Designer arguments among the settings of :func:`gp_ucb_pe_designer_with`; the other names are
 # ``UCBPEConfig`` fields. Both as in OSS's ``gp_ucb_pe`` module, without the leading underscore
-# (``local_every``, ``local_radius``: :class:`LocallyRefiningBandit`).
+# (``local_every``, ``local_radius``, ``local_adaptive``: :class:`LocallyRefiningBandit`).
 DESIGNER_ARGUMENTS = ("num_seed_trials", "use_trust_region", "ensemble_size",
                       "ard_random_restarts", "local_every", "local_radius", "local_adaptive")
 
