@@ -150,6 +150,7 @@ def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_pe
     out = quality.reach_chance(str(path), at=2, resamples=2000)
     assert out["a"]["share"] == 1.0 and out["b"]["share"] == 0.0
     assert out["c"]["seeds"] == 6 and 0.2 < out["c"]["share"] < 0.8
+    assert [out[t]["seeds_reaching"] for t in "abc"] == [6, 0, 3]
     assert out["a"]["vizier_median_at_2"] == 1.0 and out["a"]["optuna-tpe_median_at_last"] == 2.0
     # At trial 3 Vizier's 0.0 on a; a run shorter than 3 is read at its last.
     assert quality.reach_chance(str(path), at=3, resamples=100)["b"]["share"] == 0.0
