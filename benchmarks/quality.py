@@ -49,7 +49,7 @@ def one_run(task_name: str, peer: str, seed: int, trials: int, endpoint: str | N
 
     task = task_defs.by_name(task_name)
     optimizer = peers.make(peer, task.space(), seed, trials, endpoint)
-    values, best, curve, ask_s, eval_s = [], math.inf, [], [], []
+    values, best, curve, ask_s, eval_s, asked = [], math.inf, [], [], [], []
     try:
         for _ in range(trials):
             start = time.perf_counter()
@@ -59,13 +59,14 @@ def one_run(task_name: str, peer: str, seed: int, trials: int, endpoint: str | N
             value = task.evaluate(params, seed)
             eval_s.append(time.perf_counter() - start)
             optimizer.tell(params, value)
+            asked.append(dict(params))
             values.append(value)
             best = min(best, value)
             curve.append(best)
     finally:
         optimizer.close()
     return {"task": task_name, "peer": peer, "seed": seed, "values": values, "curve": curve,
-            "ask_seconds": ask_s, "evaluate_seconds": eval_s}
+            "params": asked, "ask_seconds": ask_s, "evaluate_seconds": eval_s}
 
 
 def _run(job: tuple[Any, ...]) -> dict[str, Any]:

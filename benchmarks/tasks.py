@@ -125,17 +125,39 @@ class KerasTask:
         return hp
 
     def evaluate(self, values: dict[str, Any], seed: int) -> float:
+        """The validation loss as Keras reports it (``model.evaluate``, and ``val_loss`` in a
+        KerasTuner search): the cross-entropy on the validation set plus the L2 weight penalty
+        (see :meth:`loss_parts`); 10 where training diverged."""
+        model, (_, _, x_val, y_val, _) = self._trained(values, seed)
+        loss = float(model.evaluate(x_val, y_val, batch_size=len(x_val), verbose=0))
+        return loss if math.isfinite(loss) else 10.0
+
+    def loss_parts(self, values: dict[str, Any], seed: int) -> dict[str, float]:
+        """What :meth:`evaluate`'s value is made of, for the same training: ``loss`` (the
+        value), ``crossentropy`` (on the validation set: the data's part) and ``penalty`` (the
+        L2 terms Keras adds to every loss it reports, the same on any data)."""
+        import keras
+
+        model, (_, _, x_val, y_val, _) = self._trained(values, seed)
+        loss = float(model.evaluate(x_val, y_val, batch_size=len(x_val), verbose=0))
+        probabilities = model.predict(x_val, batch_size=len(x_val), verbose=0)
+        crossentropy = float(np.mean(keras.ops.convert_to_numpy(
+            keras.losses.sparse_categorical_crossentropy(y_val, probabilities))))
+        penalty = float(sum(float(keras.ops.convert_to_numpy(term)) for term in model.losses))
+        return {"loss": loss, "crossentropy": crossentropy, "penalty": penalty}
+
+    def _trained(self, values: dict[str, Any], seed: int) -> tuple[Any, Any]:
         import keras
 
         if self.dataset not in _DATA:
             _DATA[self.dataset] = load(self.dataset)
-        x_train, y_train, x_val, y_val, classes = _DATA[self.dataset]
+        data = _DATA[self.dataset]
+        x_train, y_train, _, _, classes = data
         keras.utils.set_random_seed(seed)
         keras.backend.clear_session()
         model = build_mlp(values, x_train.shape[1], classes)
         model.fit(x_train, y_train, epochs=self.epochs, batch_size=self.batch_size, verbose=0)
-        loss = float(model.evaluate(x_val, y_val, batch_size=len(x_val), verbose=0))
-        return loss if math.isfinite(loss) else 10.0
+        return model, data
 
 
 def build_mlp(values: dict[str, Any], features: int, classes: int) -> Any:

@@ -243,3 +243,41 @@ def test_a_gp_variant_sets_config_fields_and_designer_arguments():
     assert abs(float(default._config.ucb_coefficient) - 1.8) < 1e-6  # OSS's own setting
     print("ok")
     """)
+
+
+def test_a_keras_tasks_loss_is_its_validation_crossentropy_plus_its_weight_penalty():
+    task = tasks.KerasTask("wine", epochs=1)
+    values = {"units": 16, "layers": 2, "learning_rate": 0.01, "dropout": 0.1, "l2": 1e-3}
+    parts = task.loss_parts(values, 0)
+    assert parts["penalty"] > 0.0 and parts["crossentropy"] > 0.0
+    assert parts["loss"] == pytest.approx(parts["crossentropy"] + parts["penalty"], rel=1e-3)
+    assert task.evaluate(values, 0) == pytest.approx(parts["loss"], rel=1e-4)  # same training
+    no_penalty = task.loss_parts({**values, "l2": 0.0}, 0)
+    assert no_penalty["penalty"] == 0.0
+    assert no_penalty["loss"] == pytest.approx(no_penalty["crossentropy"], rel=1e-3)
+
+
+def test_keras_objective_reads_the_best_quarter_and_the_best_trials():
+    import keras_objective
+
+    rows = [{"loss": loss, "crossentropy": ce, "penalty": loss - ce}
+            for loss, ce in [(0.4, 0.1), (0.2, 0.15), (1.0, 0.9), (0.8, 0.8), (0.5, 0.45),
+                             (0.9, 0.05), (0.7, 0.6), (0.6, 0.55), (float("nan"), 0.2)]]
+    s = keras_objective.summarize(rows)
+    assert (s["configs"], s["finite"], s["best_quarter"]) == (9, 8, 2)  # 0.2 and 0.4
+    assert s["best_quarter_median_loss"] == pytest.approx(0.3)
+    assert s["best_quarter_median_crossentropy"] == pytest.approx(0.125)
+    assert s["best_quarter_median_penalty_share"] == pytest.approx((0.25 + 0.75) / 2)
+    assert s["best_penalty_share"] == pytest.approx(0.25)
+    assert s["lowest_crossentropy"] == pytest.approx(0.05)
+
+    best = [{"task": "t", "peer": p, "loss": loss, "crossentropy": ce, "penalty": loss - ce,
+             "recorded": recorded}
+            for p, loss, ce, recorded in [("a", 0.2, 0.1, 0.2), ("a", 0.4, 0.4, 0.5),
+                                          ("a", 0.3, 0.0, 0.3), ("b", 1.0, 0.5, 1.0)]]
+    a, b = keras_objective.best_of_rows(best)
+    assert a[:3] == ["t", "a", 3] and b[:3] == ["t", "b", 1]
+    assert a[3] == pytest.approx(0.3) and a[4] == pytest.approx(0.1)
+    assert a[5] == pytest.approx(0.5)  # shares 0.5, 0.0, 1.0
+    assert a[6] == pytest.approx(0.2)  # 0.4 trained again against 0.5 recorded
+    assert b[5] == pytest.approx(0.5) and b[6] == 0.0

@@ -1,0 +1,158 @@
+"""What the Keras tasks' objective is made of: cross-entropy on the validation set, and the L2
+weight penalty that Keras adds to every loss it reports.
+
+Run:  python benchmarks/keras_objective.py [--configs 40] [--quick]
+      python benchmarks/keras_objective.py --best-of RESULTS.json   (quality.py's runs)
+
+``quality.py`` minimizes each Keras task's validation loss as Keras reports it
+(``tasks.KerasTask.evaluate``: ``model.evaluate``, the ``val_loss`` a KerasTuner search sees).
+Every task's search space tunes an L2 coefficient, and Keras's reported loss includes the
+penalty ``l2 * sum(w ** 2)``, which depends on the weights only, not on the data. Where a data
+set is easy, the cross-entropy of a good model is near zero and the reported "validation loss"
+is mostly the penalty: the task then rewards small weights, not a better fit. This script
+measures how much of the objective that is: ``--configs`` configurations per task drawn at
+random from the task's space (seeded, the same draws every run), each trained once as
+``quality.py`` trains it (TensorFlow backend, task seed 0), split into its parts
+(``tasks.KerasTask.loss_parts``). It prints, per task, the parts among the best quarter of the
+configurations by the objective, and the lowest cross-entropy any configuration reached (how
+close the data's part is to saturating); the JSON has every configuration.
+
+``--best-of`` does the same for the configurations the optimizers found: the best trial of each
+Keras run in a ``quality.py`` JSON (runs record their parameters since 2026-11-29), trained
+again with the run's seed; ``reproduced`` is the largest relative difference between the loss
+trained again and the value the run recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common
+import tasks as task_defs
+
+
+def draw(task: Any, count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` configurations drawn from ``task``'s KerasTuner space with its own sampling
+    (log-scaled where the space says so)."""
+    rng = random.Random(seed)
+    space = task.space()
+    return [{hp.name: hp.random_sample(rng.randrange(2 ** 31)) for hp in space.space}
+            for _ in range(count)]
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of configurations with their ``loss``, ``crossentropy`` and ``penalty``: the medians of
+    the best quarter by ``loss`` (at least one configuration), the penalty's share of the loss
+    there, and the lowest cross-entropy of all."""
+    finite = [r for r in rows if all(map(_finite, (r["loss"], r["crossentropy"], r["penalty"])))]
+    ranked = sorted(finite, key=lambda r: r["loss"])
+    best = ranked[:max(1, len(ranked) // 4)] if ranked else []
+    share = [r["penalty"] / r["loss"] for r in best if r["loss"] > 0]
+    return {
+        "configs": len(rows), "finite": len(finite), "best_quarter": len(best),
+        "best_quarter_median_loss": _common.median([r["loss"] for r in best]),
+        "best_quarter_median_crossentropy": _common.median([r["crossentropy"] for r in best]),
+        "best_quarter_median_penalty_share": _common.median(share),
+        "best_penalty_share": share[0] if share else float("nan"),
+        "lowest_crossentropy": min((r["crossentropy"] for r in finite), default=float("nan")),
+    }
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")
+
+
+def measure(configs: int, seed: int) -> dict[str, Any]:
+    report: dict[str, Any] = {"machine": _common.machine(), "configs": configs, "seed": seed,
+                              "tasks": {}}
+    for task in task_defs.keras_tasks():
+        started = time.time()
+        rows = []
+        for values in draw(task, configs, seed):
+            rows.append({"values": values, **task.loss_parts(values, 0)})
+        report["tasks"][task.name] = {"summary": summarize(rows), "rows": rows,
+                                      "seconds": time.time() - started}
+    return report
+
+
+def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best trial of each Keras run (with ``params``) in ``runs``, split into its parts."""
+    keras_names = {task.name for task in task_defs.keras_tasks()}
+    out: dict[str, Any] = {"machine": _common.machine(), "rows": []}
+    for run in runs:
+        if run["task"] not in keras_names or "params" not in run:
+            continue
+        i = min(range(len(run["values"])), key=lambda k: run["values"][k])
+        task = task_defs.by_name(run["task"])
+        assert isinstance(task, task_defs.KerasTask)
+        parts = task.loss_parts(run["params"][i], run["seed"])
+        out["rows"].append({"task": run["task"], "peer": run["peer"], "seed": run["seed"],
+                            "trial": i + 1, "recorded": run["values"][i],
+                            "values": run["params"][i], **parts})
+    return out
+
+
+def best_of_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per task and peer: runs, median best loss, its cross-entropy and penalty share, and
+    the largest relative difference between the loss trained again and the recorded one."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["task"], r["peer"]), []).append(r)
+    return [[task, peer, len(group), _common.median([r["loss"] for r in group]),
+             _common.median([r["crossentropy"] for r in group]),
+             _common.median([r["penalty"] / r["loss"] for r in group if r["loss"] > 0]),
+             max((abs(r["loss"] - r["recorded"]) / abs(r["recorded"]) for r in group
+                  if r["recorded"]), default=float("nan"))]
+            for (task, peer), group in groups.items()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="8 configurations per task")
+    parser.add_argument("--best-of", metavar="JSON",
+                        help="split the best trial of each Keras run of a quality.py JSON")
+    parser.add_argument("--out", default=None,
+                        help="default results/keras_objective.json (with --best-of: "
+                             "results/keras_objective_best.json)")
+    args = parser.parse_args()
+    if args.best_of:
+        with open(args.best_of) as f:
+            runs = json.load(f)["runs"]
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        report = _common.in_process(best_of, runs)
+        report["source"] = os.path.basename(args.best_of)
+        _common.save(report, args.out or os.path.join(_common.RESULTS,
+                                                      "keras_objective_best.json"))
+        print(_common.table(["task", "peer", "runs", "best loss", "its cross-entropy",
+                             "penalty share", "reproduced"], best_of_rows(report["rows"])))
+        return
+    args.out = args.out or os.path.join(_common.RESULTS, "keras_objective.json")
+    # TensorFlow, as quality.py's Keras tasks train (a fresh process: the backend is chosen
+    # at Keras's first import).
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    report = _common.in_process(measure, 8 if args.quick else args.configs, args.seed)
+    _common.save(report, args.out)
+    rows = []
+    for name, entry in report["tasks"].items():
+        s = entry["summary"]
+        rows.append([name, s["configs"], s["best_quarter_median_loss"],
+                     s["best_quarter_median_crossentropy"],
+                     s["best_quarter_median_penalty_share"], s["best_penalty_share"],
+                     s["lowest_crossentropy"]])
+    print(_common.table(["task", "configs", "best quarter: loss", "cross-entropy",
+                         "penalty share", "best config: penalty share",
+                         "lowest cross-entropy"], rows))
+
+
+if __name__ == "__main__":
+    main()
