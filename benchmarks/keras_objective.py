@@ -3,6 +3,7 @@ weight penalty that Keras adds to every loss it reports.
 
 Run:  python benchmarks/keras_objective.py [--configs 40] [--quick]
       python benchmarks/keras_objective.py --best-of RESULTS.json   (quality.py's runs)
+      python benchmarks/keras_objective.py --saturation RESULTS.json
 
 ``quality.py`` minimizes each Keras task's validation loss as Keras reports it
 (``tasks.KerasTask.evaluate``: ``model.evaluate``, the ``val_loss`` a KerasTuner search sees).
@@ -21,12 +22,21 @@ close the data's part is to saturating); the JSON has every configuration.
 Keras run in a ``quality.py`` JSON (runs record their parameters since 2026-11-29), trained
 again with the run's seed; ``reproduced`` is the largest relative difference between the loss
 trained again and the value the run recorded.
+
+``--saturation`` needs no training: a mean cross-entropy ``c`` over ``n`` validation samples
+bounds each sample's ``-log p(true class)`` by ``n * c``, so a loss (cross-entropy plus a
+penalty >= 0) under ``log(2) / n`` means every validation sample is classified correctly. It
+counts, per Keras task and optimizer in a ``quality.py`` JSON, the runs whose best value
+after ``--at`` trials is under that bound, and the trials per run that are: how many of the
+values an optimizer is ranked on belong to models that are already perfect on the
+validation set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -114,6 +124,25 @@ def best_of_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
             for (task, peer), group in groups.items()]
 
 
+def perfect_bound(validation_samples: int) -> float:
+    """The loss under which every one of ``validation_samples`` is classified correctly."""
+    return math.log(2) / validation_samples
+
+
+def saturation_rows(runs: list[dict[str, Any]], bounds: dict[str, float], at: int
+                    ) -> list[list[Any]]:
+    """Per task (those in ``bounds``) and optimizer: runs, runs whose best of the first
+    ``at`` values is under the task's bound, and the median count of values under it."""
+    groups: dict[tuple[str, str], list[list[float]]] = {}
+    for run in runs:
+        if run["task"] in bounds:
+            groups.setdefault((run["task"], run["peer"]), []).append(run["values"][:at])
+    return [[task, peer, len(group),
+             sum(min(values) < bounds[task] for values in group),
+             _common.median([sum(v < bounds[task] for v in values) for values in group])]
+            for (task, peer), group in sorted(groups.items())]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", type=int, default=40)
@@ -124,7 +153,20 @@ def main() -> None:
     parser.add_argument("--out", default=None,
                         help="default results/keras_objective.json (with --best-of: "
                              "results/keras_objective_best.json)")
+    parser.add_argument("--saturation", metavar="JSON",
+                        help="count runs of a quality.py JSON that found a model perfect on "
+                             "the validation set (no training)")
+    parser.add_argument("--at", type=int, default=30, help="with --saturation: trials read")
     args = parser.parse_args()
+    if args.saturation:
+        with open(args.saturation) as f:
+            runs = json.load(f)["runs"]
+        bounds = {task.name: perfect_bound(len(task_defs.load(task.dataset)[3]))
+                  for task in task_defs.keras_tasks()}
+        print(_common.table(["task", "optimizer", "runs", f"best @{args.at} perfect",
+                             f"perfect trials per run (median, of {args.at})"],
+                            saturation_rows(runs, bounds, args.at)))
+        return
     if args.best_of:
         with open(args.best_of) as f:
             runs = json.load(f)["runs"]

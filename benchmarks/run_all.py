@@ -19,7 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = ("overhead", "scaling", "early_stopping", "quality", "callback_overhead",
-           "server_speed")
+           "keras_objective", "server_speed")
 
 
 def main() -> None:

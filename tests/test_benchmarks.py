@@ -281,3 +281,20 @@ def test_keras_objective_reads_the_best_quarter_and_the_best_trials():
     assert a[5] == pytest.approx(0.5)  # shares 0.5, 0.0, 1.0
     assert a[6] == pytest.approx(0.2)  # 0.4 trained again against 0.5 recorded
     assert b[5] == pytest.approx(0.5) and b[6] == 0.0
+
+
+def test_keras_objective_counts_runs_that_found_a_model_perfect_on_validation():
+    import keras_objective
+
+    bound = keras_objective.perfect_bound(45)
+    assert bound == pytest.approx(math.log(2) / 45)
+    # One sample with p(true class) <= 0.5 (possibly misclassified) puts the mean at or over it.
+    probs = np.full(45, 1.0)
+    probs[0] = 0.5
+    assert np.mean(-np.log(probs)) >= bound * (1 - 1e-12)
+    probs[0] = 0.55
+    assert np.mean(-np.log(probs)) < bound
+    runs = [_run("w", "a", 0, [0.5, 0.01, 0.001, 0.3]), _run("w", "a", 1, [0.5, 0.4, 0.02, 0.2]),
+            _run("w", "b", 0, [0.001, 0.002, 0.003, 0.004]), _run("other", "a", 0, [0.0])]
+    rows = keras_objective.saturation_rows(runs, {"w": 0.015}, at=3)
+    assert rows == [["w", "a", 2, 1, 1.0], ["w", "b", 1, 1, 3]]  # "other" has no bound
