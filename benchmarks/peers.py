@@ -8,7 +8,8 @@
   own in-process service, default algorithm.
 * ``optuna-tpe``: Optuna's TPE sampler (its defaults; seeded).
 * ``kt-random`` / ``kt-bo``: KerasTuner's RandomSearch and BayesianOptimization oracles (their
-  defaults; seeded), driven directly (no model is built by the oracle).
+  defaults; seeded, task seed 0 as :data:`KT_SEED_FOR_ZERO`), driven directly (no model is
+  built by the oracle).
 
 Every optimizer MINIMIZES the value it is told.
 """
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 from _common import PARENT
 
 PEERS = ("vizier", "vizier-random", "oss", "optuna-tpe", "kt-random", "kt-bo")
+KT_SEED_FOR_ZERO = 10_007  # above KerasTuner's own random range (1-10000)
 
 
 class Optimizer(Protocol):
@@ -161,8 +163,11 @@ class KerasTunerOracle:
 
         cls = {"random": kt.oracles.RandomSearchOracle,
                "bo": kt.oracles.BayesianOptimizationOracle}[kind]
+        # KerasTuner's Oracle takes ``seed or random.randint(1, 10000)``: a seed of 0 is no
+        # seed at all (its runs could not be repeated). 0 maps to a seed that no other task
+        # seed reaches; every other seed is passed as it is, as before.
         self._oracle = cls(objective=kt.Objective("value", "min"), max_trials=max_trials,
-                           hyperparameters=space.copy(), seed=seed)
+                           hyperparameters=space.copy(), seed=seed or KT_SEED_FOR_ZERO)
         self._oracle._set_project_dir(tempfile.mkdtemp(), f"kt-{kind}")
         self._trial: Any = None
 

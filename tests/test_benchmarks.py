@@ -298,3 +298,22 @@ def test_keras_objective_counts_runs_that_found_a_model_perfect_on_validation():
             _run("w", "b", 0, [0.001, 0.002, 0.003, 0.004]), _run("other", "a", 0, [0.0])]
     rows = keras_objective.saturation_rows(runs, {"w": 0.015}, at=3)
     assert rows == [["w", "a", 2, 1, 1.0], ["w", "b", 1, 1, 3]]  # "other" has no bound
+
+
+def test_keras_tuner_peers_repeat_their_runs_for_task_seed_zero_too():
+    # KerasTuner reads a seed of 0 as "no seed"; the adapter must not.
+    import peers
+
+    space = tasks.FunctionTask("sphere", 2).space()
+
+    def asks(seed):
+        oracle = peers.make("kt-random", space, seed, max_trials=5)
+        out = []
+        for _ in range(4):
+            values = oracle.ask()
+            oracle.tell(values, float(sum(v * v for v in values.values())))
+            out.append(values)
+        return out
+
+    assert asks(0) == asks(0)
+    assert asks(1) == asks(1) and asks(0) != asks(1)
