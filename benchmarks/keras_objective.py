@@ -62,7 +62,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Of configurations with their ``loss``, ``crossentropy`` and ``penalty``: the medians of
     the best quarter by ``loss`` (at least one configuration), the penalty's share of the loss
     there, and the lowest cross-entropy of all."""
-    finite = [r for r in rows if all(map(_finite, (r["loss"], r["crossentropy"], r["penalty"])))]
+    finite = [r for r in rows
+              if all(map(math.isfinite, (r["loss"], r["crossentropy"], r["penalty"])))]
     ranked = sorted(finite, key=lambda r: r["loss"])
     best = ranked[:max(1, len(ranked) // 4)] if ranked else []
     share = [r["penalty"] / r["loss"] for r in best if r["loss"] > 0]
@@ -74,10 +75,6 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "best_penalty_share": share[0] if share else float("nan"),
         "lowest_crossentropy": min((r["crossentropy"] for r in finite), default=float("nan")),
     }
-
-
-def _finite(x: float) -> bool:
-    return x == x and abs(x) != float("inf")
 
 
 def measure(configs: int, seed: int) -> dict[str, Any]:
