@@ -218,6 +218,35 @@ def head_to_head(path: str, other: str, at: int, peer: str = "vizier"
     return _count(_bests(path, peer, at), _bests(path, other, at))
 
 
+def repeats(first_path: str, second_path: str) -> dict[str, dict[str, Any]]:
+    """Whether the runs in the second file repeat the first's: for every task, peer and seed in
+    both, the values over the trials both ran must be equal (a longer run repeats a shorter one
+    when it starts with it). Per peer: runs compared, runs repeated, and for the others the
+    task, seed and first trial that differs."""
+    with open(first_path) as f:
+        first = {(r["task"], r["peer"], r["seed"]): r["values"] for r in json.load(f)["runs"]}
+    with open(second_path) as f:
+        second = {(r["task"], r["peer"], r["seed"]): r["values"] for r in json.load(f)["runs"]}
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(first.keys() & second.keys()):
+        task, peer, seed = key
+        a, b = first[key], second[key]
+        entry = out.setdefault(peer, {"compared": 0, "repeated": 0, "differ": []})
+        entry["compared"] += 1
+        differs = next((i + 1 for i, (x, y) in enumerate(zip(a, b, strict=False))
+                        if x != y), None)
+        if differs is None:
+            entry["repeated"] += 1
+        else:
+            entry["differ"].append((task, seed, differs))
+    print(_common.table(
+        ["peer", "runs in both", "repeated", "differ (task seed: first trial)"],
+        [[peer, e["compared"], e["repeated"],
+          ", ".join(f"{t} {s}: {i}" for t, s, i in e["differ"]) or "-"]
+         for peer, e in out.items()]))
+    return out
+
+
 def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: int = 10_000,
                  ours: str = "vizier") -> dict[str, dict[str, float]]:
     """How firmly the first target's verdict stands, per task: over ``resamples`` bootstrap
@@ -283,7 +312,13 @@ def main() -> None:
     parser.add_argument("--reach-chance", metavar="JSON",
                         help="run nothing: per task, the share of bootstrap resamples of the "
                              "seeds in which Vizier at --at reaches TPE's last-trial median")
+    parser.add_argument("--repeats", nargs=2, metavar=("FIRST", "SECOND"),
+                        help="run nothing: which runs of the same task, peer and seed in "
+                             "SECOND repeat FIRST's values over the trials both ran")
     args = parser.parse_args()
+    if args.repeats:
+        repeats(*args.repeats)
+        return
     if args.reach_chance:
         reach_chance(args.reach_chance, at=args.at)
         return

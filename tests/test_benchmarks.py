@@ -156,6 +156,24 @@ def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_pe
     assert quality.reach_chance(str(path), at=3, resamples=100)["b"]["share"] == 0.0
 
 
+def test_repeats_finds_the_runs_whose_values_start_the_same(tmp_path):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps({"runs": [_run("a", "kt-bo", 0, [5.0, 4.0, 3.0]),
+                                          _run("a", "kt-bo", 1, [5.0, 4.0, 3.0]),
+                                          _run("b", "kt-bo", 1, [2.0, 2.0]),
+                                          _run("a", "vizier", 0, [1.0, 2.0]),
+                                          _run("c", "kt-bo", 0, [1.0])]}))
+    second.write_text(json.dumps({"runs": [
+        _run("a", "kt-bo", 0, [5.0, 4.0, 3.0, 0.5, 0.1]),  # longer, starts the same: repeated
+        _run("a", "kt-bo", 1, [5.0, 4.5, 3.0, 1.0]),      # differs at trial 2
+        _run("b", "kt-bo", 1, [2.0, 2.0]),
+        _run("a", "vizier", 0, [2.0, 2.0]),               # differs at trial 1
+        _run("d", "kt-bo", 0, [1.0])]}))                  # only here: not compared
+    out = quality.repeats(str(first), str(second))
+    assert out == {"kt-bo": {"compared": 3, "repeated": 2, "differ": [("a", 1, 2)]},
+                   "vizier": {"compared": 1, "repeated": 0, "differ": [("a", 0, 1)]}}
+
+
 def test_a_replay_counts_epochs_target_and_false_stops():
     trials = [{"row": 0, "epochs": 30, "value": 0.5, "stopped": False},
               {"row": 1, "epochs": 3, "value": 0.9, "stopped": True},
