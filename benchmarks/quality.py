@@ -157,14 +157,18 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  {k}: {v}")
 
 
-def combine(paths: list[str], out: str, at: int) -> None:
+def combine(paths: list[str], out: str, at: int,
+            seeds: tuple[int, int] | None = None) -> None:
+    """Write ``out`` from the runs of ``paths``; with ``seeds`` (first, last), only those seeds'
+    runs (to read a peer that ran more trials on fewer seeds on the seeds it ran)."""
     parts = []
     for path in paths:
         with open(path) as f:
             parts.append(json.load(f))
     # A later file's run of the same task, peer and seed replaces an earlier one (a rerun).
     by_key = {(r["task"], r["peer"], r["seed"]): r for p in parts for r in p["runs"]}
-    runs = list(by_key.values())
+    runs = [r for r in by_key.values()
+            if seeds is None or seeds[0] <= r["seed"] <= seeds[1]]
     # The parts may have run on different days: the combined report names the first and last.
     dates = sorted({p["machine"]["date"] for p in parts})
     machine = {**parts[-1]["machine"],
@@ -303,6 +307,8 @@ def main() -> None:
                         help="write --out from the runs of earlier result files (run in parts) "
                              "instead of running anything; a later file's run of the same "
                              "task, peer and seed replaces an earlier one")
+    parser.add_argument("--only-seeds", metavar="FIRST-LAST",
+                        help="with --combine: keep only the runs of these seeds, e.g. 0-4")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                         help="run nothing: count, seed by seed, where Vizier's best at --at in "
                              "AFTER beat BEFORE's (e.g. two settings of the default)")
@@ -329,7 +335,11 @@ def main() -> None:
         head_to_head(args.head_to_head[0], args.head_to_head[1], args.at)
         return
     if args.combine:
-        combine(args.combine, args.out, args.at)
+        only = None
+        if args.only_seeds:
+            first, last = args.only_seeds.split("-", 1)
+            only = (int(first), int(last))
+        combine(args.combine, args.out, args.at, only)
         return
 
     if args.quick:

@@ -97,6 +97,10 @@ def test_combine_lets_a_later_file_replace_a_run_and_dates_the_span(tmp_path):
     assert sorted((r["peer"], r["seed"], r["curve"][-1]) for r in report["runs"]) == [
         ("kt-bo", 0, 6), ("vizier", 0, 4), ("vizier", 1, 1)]
     assert report["summary"]["tasks"]["a"]["vizier"]["median_best_at_3"] == 2.5
+    # Only seeds 1-1: seed 1's rerun, no seed-0 run of either optimizer.
+    quality.combine([first, second], str(out), at=3, seeds=(1, 1))
+    report = json.loads(out.read_text())
+    assert [(r["peer"], r["seed"], r["curve"][-1]) for r in report["runs"]] == [("vizier", 1, 1)]
 
 
 def test_compare_counts_seeds_where_the_second_file_beat_the_first(tmp_path):
