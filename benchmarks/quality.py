@@ -285,6 +285,15 @@ def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: i
     return out
 
 
+def seed_range(text: str) -> tuple[int, int]:
+    """``--only-seeds``' value: 'FIRST-LAST', both whole numbers, FIRST <= LAST."""
+    first, _, last = text.partition("-")
+    if not (first.isdigit() and last.isdigit() and int(first) <= int(last)):
+        raise argparse.ArgumentTypeError(
+            f"--only-seeds must be FIRST-LAST with FIRST <= LAST, e.g. 0-4; got {text!r}")
+    return int(first), int(last)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -307,7 +316,7 @@ def main() -> None:
                         help="write --out from the runs of earlier result files (run in parts) "
                              "instead of running anything; a later file's run of the same "
                              "task, peer and seed replaces an earlier one")
-    parser.add_argument("--only-seeds", metavar="FIRST-LAST",
+    parser.add_argument("--only-seeds", metavar="FIRST-LAST", type=seed_range,
                         help="with --combine: keep only the runs of these seeds, e.g. 0-4")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                         help="run nothing: count, seed by seed, where Vizier's best at --at in "
@@ -335,11 +344,7 @@ def main() -> None:
         head_to_head(args.head_to_head[0], args.head_to_head[1], args.at)
         return
     if args.combine:
-        only = None
-        if args.only_seeds:
-            first, last = args.only_seeds.split("-", 1)
-            only = (int(first), int(last))
-        combine(args.combine, args.out, args.at, only)
+        combine(args.combine, args.out, args.at, args.only_seeds)
         return
 
     if args.quick:

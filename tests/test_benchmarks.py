@@ -6,6 +6,7 @@ from their measurements is right.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -101,6 +102,10 @@ def test_combine_lets_a_later_file_replace_a_run_and_dates_the_span(tmp_path):
     quality.combine([first, second], str(out), at=3, seeds=(1, 1))
     report = json.loads(out.read_text())
     assert [(r["peer"], r["seed"], r["curve"][-1]) for r in report["runs"]] == [("vizier", 1, 1)]
+    assert quality.seed_range("0-4") == (0, 4)
+    for bad in ("4", "4-0", "a-b", "-1-2"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--only-seeds"):
+            quality.seed_range(bad)
 
 
 def test_compare_counts_seeds_where_the_second_file_beat_the_first(tmp_path):
