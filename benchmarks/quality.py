@@ -227,10 +227,11 @@ def repeats(first_path: str, second_path: str) -> dict[str, dict[str, Any]]:
     both, the values over the trials both ran must be equal (a longer run repeats a shorter one
     when it starts with it). Per peer: runs compared, runs repeated, and for the others the
     task, seed and first trial that differs."""
-    with open(first_path) as f:
-        first = {(r["task"], r["peer"], r["seed"]): r["values"] for r in json.load(f)["runs"]}
-    with open(second_path) as f:
-        second = {(r["task"], r["peer"], r["seed"]): r["values"] for r in json.load(f)["runs"]}
+    def values_by_run(path: str) -> dict[tuple[str, str, int], list[float]]:
+        with open(path) as f:
+            return {(r["task"], r["peer"], r["seed"]): r["values"] for r in json.load(f)["runs"]}
+
+    first, second = values_by_run(first_path), values_by_run(second_path)
     out: dict[str, dict[str, Any]] = {}
     for key in sorted(first.keys() & second.keys()):
         task, peer, seed = key
