@@ -14,7 +14,9 @@ exact sign test over all tasks): the evidence for or against changing a setting.
 a set of settings as ``fastgp.gp_ucb_pe_designer_with`` takes them, the form of
 ``fastgp.SERVICE_SETTINGS``: ``UCBPEConfig`` fields (e.g. ``ucb_coefficient``) and designer
 arguments (``num_seed_trials``, ``use_trust_region``, ``ensemble_size``), both written as in
-OSS's ``gp_ucb_pe`` module without the leading underscore.
+OSS's ``gp_ucb_pe`` module without the leading underscore. One more key, ``gp_seed_offset``,
+changes only the designer's random key (task seed + offset): the same settings with other
+draws, e.g. ``{"local2-r0.1-gp1000": {...local2-r0.1's settings..., "gp_seed_offset": 1000}}``.
 
 The search space is the one the service builds from the task's KerasTuner space (the same
 conversion), and each run's designer sees its trials one at a time, as a single worker's study
@@ -60,11 +62,16 @@ def problem_of(task: Any) -> Any:
 
 
 def designer_for(problem: Any, variant: dict[str, Any], seed: int) -> Any:
+    """The variant's designer for task seed ``seed``; its random key is ``seed`` plus the
+    variant's ``gp_seed_offset`` (0 unless given: a variant that repeats another's settings
+    with other random draws for the GP, to see how much of a difference is the draws')."""
     import jax
 
     from vizier_keras.server import fastgp
 
-    return fastgp.gp_ucb_pe_designer_with(problem, variant, rng=jax.random.PRNGKey(seed))
+    settings = {k: v for k, v in variant.items() if k != "gp_seed_offset"}
+    key = jax.random.PRNGKey(seed + int(variant.get("gp_seed_offset", 0)))
+    return fastgp.gp_ucb_pe_designer_with(problem, settings, rng=key)
 
 
 def one_run(task_name: str, variant_name: str, variant: dict[str, Any], seed: int,
@@ -165,6 +172,68 @@ def print_summary(summary: dict[str, Any], at: int, baseline: str = "default") -
               f"{worse} (sign test p = {sign_test(better, worse):.3g})")
 
 
+def draws_of(variants: dict[str, dict[str, Any]], baseline: str) -> list[str]:
+    """The variants with ``baseline``'s settings (``baseline`` first), whatever their
+    ``gp_seed_offset``: the same settings run with other random draws for the GP."""
+    def settings(name: str) -> dict[str, Any]:
+        return {k: v for k, v in variants[name].items() if k != "gp_seed_offset"}
+
+    same = sorted(name for name in variants
+                  if name != baseline and settings(name) == settings(baseline))
+    return [baseline, *same]
+
+
+def summarize_draws(runs: list[dict[str, Any]], variants: dict[str, dict[str, Any]], at: int,
+                    baseline: str) -> dict[str, Any]:
+    """Per task: each draw of ``baseline``'s settings (:func:`draws_of`) and the median of all
+    their runs together; and for every other variant, seed by seed, how often it was better
+    (lower) or worse than each draw, so that a variant is read against the spread of the
+    draws rather than against one of them. The draws themselves are compared with the first."""
+    draws = draws_of(variants, baseline)
+    by: dict[str, dict[str, dict[int, float]]] = {}
+    for r in runs:
+        curve = r["curve"]
+        by.setdefault(r["task"], {}).setdefault(r["variant"], {})[r["seed"]] = (
+            curve[min(at, len(curve)) - 1])
+    summary: dict[str, Any] = {}
+    for task, per in by.items():
+        present = [d for d in draws if d in per]
+        if len(present) < 2:
+            continue
+        pooled = [v for d in present for v in per[d].values()]
+        entry: dict[str, Any] = {"draws": {d: {"seeds": len(per[d]),
+                                               "median": _common.median(list(per[d].values()))}
+                                           for d in present},
+                                 "pooled_median": _common.median(pooled), "variants": {}}
+        for variant, bests in sorted(per.items()):
+            if variant == present[0]:
+                against: list[str] = []
+            elif variant in present:
+                against = [present[0]]
+            else:
+                against = present
+            counts = [[sum(bests[s] < per[d][s] for s in bests if s in per[d]),
+                       sum(bests[s] > per[d][s] for s in bests if s in per[d])]
+                      for d in against]
+            entry["variants"][variant] = {
+                "median": _common.median(list(bests.values())), "seeds": len(bests),
+                "against": against, "better_worse": counts,
+                "better": sum(c[0] for c in counts), "worse": sum(c[1] for c in counts)}
+        summary[task] = entry
+    return summary
+
+
+def print_draws(summary: dict[str, Any], at: int) -> None:
+    rows = []
+    for task, entry in summary.items():
+        for variant, e in entry["variants"].items():
+            per_draw = ", ".join(f"{b} / {w}" for b, w in e["better_worse"]) or "-"
+            rows.append([task, variant, e["seeds"], e["median"], entry["pooled_median"],
+                         per_draw, f"{e['better']} / {e['worse']}" if e["against"] else "-"])
+    print(_common.table(["task", "variant", "seeds", f"median best @{at}",
+                         "draws pooled", "better / worse, per draw", "all draws"], rows))
+
+
 def _summarize_save_print(report: dict[str, Any], out: str, at: int,
                           baseline: str = "default") -> None:
     # The stored summary always compares with ``default``; the printed one with ``baseline``.
@@ -189,10 +258,18 @@ def main() -> None:
                         help="run nothing: summarize the runs already in --out")
     parser.add_argument("--baseline", default="default",
                         help="the variant the printed table compares the others with")
+    parser.add_argument("--draws", action="store_true",
+                        help="run nothing: read the variants in --out against every run of "
+                             "--baseline's settings with other GP draws (gp_seed_offset)")
     args = parser.parse_args()
-    if args.summarize:
+    if args.summarize or args.draws:
         with open(args.out) as f:
-            _summarize_save_print(json.load(f), args.out, args.trials, args.baseline)
+            stored = json.load(f)
+        if args.draws:
+            print_draws(summarize_draws(stored["runs"], stored["variants"], args.trials,
+                                        args.baseline), args.trials)
+        else:
+            _summarize_save_print(stored, args.out, args.trials, args.baseline)
         return
 
     variants = {"default": {}, **json.loads(args.variants)}

@@ -220,6 +220,66 @@ def test_gp_variants_give_the_designer_the_space_the_service_builds():
     assert problem.metric_information.item().goal == vz.ObjectiveMetricGoal.MINIMIZE
 
 
+@pytest.mark.slow
+def test_gp_variants_gp_seed_offset_changes_only_the_designers_random_key():
+    # In a TensorFlow-free child, as gp_variants' workers run the designer.
+    from isolated import run_python
+
+    out = run_python("""
+        import os, sys
+        os.environ["KERAS_BACKEND"] = "jax"  # as gp_variants' workers (_worker_init)
+        sys.path.insert(0, "benchmarks")
+        import gp_variants, tasks
+
+        problem = gp_variants.problem_of(tasks.FunctionTask("sphere", 2))
+
+        def seed_trials(variant, seed):
+            designer = gp_variants.designer_for(problem, {"num_seed_trials": 4, **variant},
+                                                seed)
+            return [dict(s.parameters.as_dict()) for s in designer.suggest(4)]
+
+        offset = seed_trials({"gp_seed_offset": 5}, 2)
+        assert offset == seed_trials({}, 7), "task seed 2 + offset 5 is the key of seed 7"
+        assert offset != seed_trials({}, 2)
+        assert offset[0] == {"x0": 0.0, "x1": 0.0}, offset[0]  # the centre: settings apply
+        print("ok")
+    """)
+    assert out.strip().endswith("ok")
+
+
+def test_gp_variants_draws_read_a_variant_against_every_draw_of_the_baselines_settings():
+    import gp_variants
+
+    variants = {"base": {"a": 1}, "base-gp5": {"a": 1, "gp_seed_offset": 5},
+                "base-gp9": {"gp_seed_offset": 9, "a": 1}, "other": {"a": 2},
+                "other-gp5": {"a": 2, "gp_seed_offset": 5}}
+    assert gp_variants.draws_of(variants, "base") == ["base", "base-gp5", "base-gp9"]
+
+    def run(variant, seed, best):
+        return {"task": "t", "variant": variant, "seed": seed, "curve": [best + 1, best]}
+
+    runs = [run("base", 0, 1.0), run("base", 1, 5.0),
+            run("base-gp5", 0, 3.0), run("base-gp5", 1, 4.0),
+            run("base-gp9", 0, 2.0),  # a draw with one seed only
+            run("other", 0, 2.5), run("other", 1, 4.5)]
+    summary = gp_variants.summarize_draws(runs, variants, at=2, baseline="base")["t"]
+    assert summary["pooled_median"] == 3.0  # of 1, 5, 3, 4, 2
+    assert summary["draws"]["base-gp9"] == {"seeds": 1, "median": 2.0}
+    other = summary["variants"]["other"]
+    # seed by seed: 2.5 vs base 1 (worse), 4.5 vs 5 (better); vs gp5: 2.5 < 3, 4.5 > 4;
+    # vs gp9: seed 0 only, 2.5 > 2
+    assert other["against"] == ["base", "base-gp5", "base-gp9"]
+    assert other["better_worse"] == [[1, 1], [1, 1], [0, 1]]
+    assert (other["better"], other["worse"]) == (2, 3)
+    # a draw against the first: 3 > 1, 4 < 5
+    assert summary["variants"]["base-gp5"]["better_worse"] == [[1, 1]]
+    assert summary["variants"]["base"]["against"] == []
+    # A task where the baseline ran with one draw only is left out.
+    assert gp_variants.summarize_draws([r for r in runs if r["variant"] != "base-gp5"
+                                        and r["variant"] != "base-gp9"], variants, 2,
+                                       "base") == {}
+
+
 def test_gp_variants_summary_is_the_median_best_at_the_trial_count_per_variant():
     import gp_variants
 
