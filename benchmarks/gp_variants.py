@@ -113,16 +113,22 @@ def _run(job: tuple[Any, ...]) -> dict[str, Any]:
     return one_run(*job)
 
 
-def summarize(runs: list[dict[str, Any]], at: int, baseline: str = "default"
-              ) -> dict[str, Any]:
-    """Per task and variant: the median best after ``at`` trials, the bests in seed order, and
-    for each variant but ``baseline`` the seeds both ran on which it did better (lower) or
-    worse (``better_than_<baseline>``, ``worse_than_<baseline>``)."""
+def _bests(runs: list[dict[str, Any]], at: int) -> dict[str, dict[str, dict[int, float]]]:
+    """Each run's best after ``at`` trials, by task, variant and seed."""
     by: dict[str, dict[str, dict[int, float]]] = {}
     for r in runs:
         curve = r["curve"]
         by.setdefault(r["task"], {}).setdefault(r["variant"], {})[r["seed"]] = (
             curve[min(at, len(curve)) - 1])
+    return by
+
+
+def summarize(runs: list[dict[str, Any]], at: int, baseline: str = "default"
+              ) -> dict[str, Any]:
+    """Per task and variant: the median best after ``at`` trials, the bests in seed order, and
+    for each variant but ``baseline`` the seeds both ran on which it did better (lower) or
+    worse (``better_than_<baseline>``, ``worse_than_<baseline>``)."""
+    by = _bests(runs, at)
     summary: dict[str, Any] = {}
     for task, per in by.items():
         summary[task] = {}
@@ -190,11 +196,7 @@ def summarize_draws(runs: list[dict[str, Any]], variants: dict[str, dict[str, An
     (lower) or worse than each draw, so that a variant is read against the spread of the
     draws rather than against one of them. The draws themselves are compared with the first."""
     draws = draws_of(variants, baseline)
-    by: dict[str, dict[str, dict[int, float]]] = {}
-    for r in runs:
-        curve = r["curve"]
-        by.setdefault(r["task"], {}).setdefault(r["variant"], {})[r["seed"]] = (
-            curve[min(at, len(curve)) - 1])
+    by = _bests(runs, at)
     summary: dict[str, Any] = {}
     for task, per in by.items():
         present = [d for d in draws if d in per]
