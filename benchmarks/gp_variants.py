@@ -61,6 +61,11 @@ def problem_of(task: Any) -> Any:
     return svz.StudyConfig.from_proto(proto).to_problem()
 
 
+def settings_of(variant: dict[str, Any]) -> dict[str, Any]:
+    """The variant's designer settings: all its keys but ``gp_seed_offset``."""
+    return {k: v for k, v in variant.items() if k != "gp_seed_offset"}
+
+
 def designer_for(problem: Any, variant: dict[str, Any], seed: int) -> Any:
     """The variant's designer for task seed ``seed``; its random key is ``seed`` plus the
     variant's ``gp_seed_offset`` (0 unless given: a variant that repeats another's settings
@@ -69,9 +74,8 @@ def designer_for(problem: Any, variant: dict[str, Any], seed: int) -> Any:
 
     from vizier_keras.server import fastgp
 
-    settings = {k: v for k, v in variant.items() if k != "gp_seed_offset"}
     key = jax.random.PRNGKey(seed + int(variant.get("gp_seed_offset", 0)))
-    return fastgp.gp_ucb_pe_designer_with(problem, settings, rng=key)
+    return fastgp.gp_ucb_pe_designer_with(problem, settings_of(variant), rng=key)
 
 
 def one_run(task_name: str, variant_name: str, variant: dict[str, Any], seed: int,
@@ -123,6 +127,12 @@ def _bests(runs: list[dict[str, Any]], at: int) -> dict[str, dict[str, dict[int,
     return by
 
 
+def _better_worse(bests: dict[int, float], other: dict[int, float]) -> list[int]:
+    """On the seeds both ran: how many of ``bests`` were lower than ``other``'s, and higher."""
+    paired = [s for s in bests if s in other]
+    return [sum(bests[s] < other[s] for s in paired), sum(bests[s] > other[s] for s in paired)]
+
+
 def summarize(runs: list[dict[str, Any]], at: int, baseline: str = "default"
               ) -> dict[str, Any]:
     """Per task and variant: the median best after ``at`` trials, the bests in seed order, and
@@ -139,9 +149,9 @@ def summarize(runs: list[dict[str, Any]], at: int, baseline: str = "default"
             entry = {"seeds": len(seeds), f"median_best_at_{at}": _common.median(in_order),
                      "bests": in_order}
             if variant != baseline:
-                paired = [s for s in seeds if s in base]
-                entry[f"better_than_{baseline}"] = sum(bests[s] < base[s] for s in paired)
-                entry[f"worse_than_{baseline}"] = sum(bests[s] > base[s] for s in paired)
+                better, worse = _better_worse(bests, base)
+                entry[f"better_than_{baseline}"] = better
+                entry[f"worse_than_{baseline}"] = worse
             summary[task][variant] = entry
     return summary
 
@@ -181,11 +191,9 @@ def print_summary(summary: dict[str, Any], at: int, baseline: str = "default") -
 def draws_of(variants: dict[str, dict[str, Any]], baseline: str) -> list[str]:
     """The variants with ``baseline``'s settings (``baseline`` first), whatever their
     ``gp_seed_offset``: the same settings run with other random draws for the GP."""
-    def settings(name: str) -> dict[str, Any]:
-        return {k: v for k, v in variants[name].items() if k != "gp_seed_offset"}
-
+    mine = settings_of(variants[baseline])
     same = sorted(name for name in variants
-                  if name != baseline and settings(name) == settings(baseline))
+                  if name != baseline and settings_of(variants[name]) == mine)
     return [baseline, *same]
 
 
@@ -214,9 +222,7 @@ def summarize_draws(runs: list[dict[str, Any]], variants: dict[str, dict[str, An
                 against = [present[0]]
             else:
                 against = present
-            counts = [[sum(bests[s] < per[d][s] for s in bests if s in per[d]),
-                       sum(bests[s] > per[d][s] for s in bests if s in per[d])]
-                      for d in against]
+            counts = [_better_worse(bests, per[d]) for d in against]
             entry["variants"][variant] = {
                 "median": _common.median(list(bests.values())), "seeds": len(bests),
                 "against": against, "better_worse": counts,
