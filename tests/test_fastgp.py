@@ -306,3 +306,64 @@ def test_local_refinement_suggests_inside_a_box_around_the_best_trial():
             raise AssertionError(bad)
     print("ok")
     """)
+
+
+def test_a_length_scale_floor_bounds_the_fitted_continuous_length_scales():
+    # min_length_scale (FlooredLengthScaleGP): OSS's GP with its continuous length scales kept
+    # at or above the floor; the other parameters, their names and the categorical ones as OSS's.
+    assert "ok" in run_python(_SETUP + """
+    import math
+    import numpy as np
+
+    # A rugged objective in "a": OSS's fit takes a short length scale there.
+    rugged = []
+    for i in range(30):
+        params = {"a": rng.random(), "b": 10 ** rng.uniform(-3, 0), "c": rng.randint(1, 10),
+                  "d": rng.choice("xyz")}
+        trial = vz.Trial(parameters=params, id=i + 1)
+        trial.complete(vz.Measurement(metrics={"obj": math.sin(20 * params["a"])}))
+        rugged.append(trial)
+
+    def fitted(settings):
+        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
+        designer.update(abstractions.CompletedTrials(rugged), abstractions.ActiveTrials())
+        data = designer._trials_to_data(designer._all_completed_trials)
+        model = designer._build_gp_model_and_optimize_parameters(data, jax.random.PRNGKey(3))
+        return {k: np.sqrt(np.asarray(v)) if "length" in k else np.asarray(v)
+                for k, v in model.params.items()}
+
+    oss, floored = fitted({}), fitted({"min_length_scale": 0.3})
+    assert oss.keys() == floored.keys()
+    assert oss["continuous_length_scale_squared"].min() < 0.25, oss
+    assert floored["continuous_length_scale_squared"].min() >= 0.3 - 1e-3, floored
+    # The categorical length scales keep OSS's lower bound (0.1).
+    for settings in ({}, {"min_length_scale": 0.3}):
+        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
+        assert (isinstance(designer._gp_model_class, fastgp.FlooredLengthScaleGP)
+                == bool(settings))
+
+    # A floored designer suggests, and a fresh one reuses the compiled programs (the model is
+    # a value, equal for equal floors).
+    traces = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, duration, **kw: traces.append(name)
+        if name.endswith("jaxpr_trace_duration") else None)
+    counts = []
+    for _ in range(2):
+        designer = fastgp.gp_ucb_pe_designer_with(problem, {"min_length_scale": 0.3},
+                                                  rng=jax.random.PRNGKey(0))
+        designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
+        traces.clear()
+        assert len(designer.suggest(1)) == 1
+        counts.append(len(traces))
+    assert counts[0] > 10 and counts[1] == 0, counts
+
+    for bad in (0.0, -0.1, 1.5):
+        try:
+            fastgp.gp_ucb_pe_designer_with(problem, {"min_length_scale": bad})
+        except ValueError as e:
+            assert "min_length_scale" in str(e) and str(bad) in str(e), e
+        else:
+            raise AssertionError(bad)
+    print("ok")
+    """)

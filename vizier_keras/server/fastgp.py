@@ -55,12 +55,14 @@ from vizier._src.algorithms.designers.gp_ucb_pe import padding
 from vizier._src.algorithms.optimizers import eagle_strategy as es
 from vizier._src.algorithms.optimizers import vectorized_base as vb
 from vizier._src.jax import stochastic_process_model as sp
+from vizier._src.jax.models import tuned_gp_models
 from vizier._src.jax.optimizers import core as opt_core
 from vizier._src.jax.optimizers import jaxopt_wrappers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DESIGNER_ARGUMENTS", "SERVICE_SETTINGS", "FlatScipyLbfgsB", "LocallyRefiningBandit",
+__all__ = ["DESIGNER_ARGUMENTS", "SERVICE_SETTINGS", "FlatScipyLbfgsB", "FlooredLengthScaleGP",
+           "LocallyRefiningBandit",
            "acquisition_optimizer_factory", "gp_ucb_pe_designer", "gp_ucb_pe_designer_with",
            "service_designer"]
 
@@ -402,6 +404,73 @@ def _default_ard_options() -> jaxopt_wrappers.LbfgsBOptions:
     return gp_ucb_pe.default_ard_optimizer()._options
 
 
+# --------------------------------------------------------------------------- length-scale floor
+
+# OSS's VizierGaussianProcess names its continuous length scales (squared) this, bounded
+# below by 1e-2, i.e. a length scale of 0.1 in the scaled [0, 1] space.
+_CONTINUOUS_LENGTH_SCALE = "continuous_length_scale_squared"
+
+
+@struct.dataclass
+class _FlooredCoroutine:
+    """A GP model coroutine that is ``inner``'s with the continuous length scales bounded
+    below by ``min_length_scale`` (their prior, the regularizer, unchanged); everything else,
+    and the parameters' order and names, as ``inner`` yields them. A frozen dataclass, equal to
+    any other with equal fields, so that JAX's caches keyed on the model keep hitting."""
+
+    inner: Any = struct.field(pytree_node=False)
+    min_length_scale: float = struct.field(pytree_node=False)
+
+    def __call__(self, inputs: Any = None, **kwargs: Any) -> Any:
+        generator = self.inner(inputs=inputs, **kwargs)
+        sent = None
+        while True:
+            try:
+                parameter = generator.send(sent)
+            except StopIteration as done:
+                return done.value
+            if parameter.name == _CONTINUOUS_LENGTH_SCALE:
+                parameter = self._floored(parameter)
+            sent = yield parameter
+
+    def _floored(self, parameter: sp.ModelParameter) -> sp.ModelParameter:
+        low, high = parameter.constraint.bounds
+        low = np.maximum(np.asarray(low), self.min_length_scale ** 2)
+        high = np.asarray(high)
+        log_low, log_high = np.log(low), np.log(high)
+
+        def init(key: jax.Array) -> jax.Array:  # log-uniform in the new bounds, as OSS's
+            u = jax.random.uniform(key, low.shape, dtype=jnp.float64)
+            return jnp.exp(u * (log_high - log_low) + log_low)
+
+        bijector = tuned_gp_models.tfb.SoftClip(low, high, hinge_softness=1e-2)
+        return sp.ModelParameter(name=parameter.name, init_fn=init,
+                                 constraint=sp.Constraint((low, high), bijector),
+                                 regularizer=parameter.regularizer)
+
+
+@attrs.frozen
+class FlooredLengthScaleGP:
+    """A ``gp_model_class`` for OSS's designer: OSS's ``VizierGaussianProcess`` (Matern-5/2,
+    ARD) with its continuous length scales kept at or above ``min_length_scale`` (OSS: 0.1).
+
+    Why: on a rugged objective the fitted length scales fall to OSS's bound (rastrigin-4d, by
+    trial 15): the model then fits the ripples, its mean is flat a short way from any trial, and
+    it cannot see the objective's trend over the space. With a floor the GP models the trend
+    and takes the ripples as observation noise."""
+
+    min_length_scale: float
+
+    def __attrs_post_init__(self) -> None:
+        if not 0.0 < self.min_length_scale <= 1.0:
+            raise ValueError(f"min_length_scale must be in (0, 1], got {self.min_length_scale}")
+
+    def build_model(self, data: Any, **kwargs: Any) -> sp.StochasticProcessModel:
+        model = tuned_gp_models.VizierGaussianProcess.build_model(data, **kwargs)
+        return sp.StochasticProcessModel(
+            _FlooredCoroutine(model.coroutine, self.min_length_scale))
+
+
 # --------------------------------------------------------------------------- local refinement
 
 class _IncumbentBox(eqx.Module):
@@ -549,9 +618,11 @@ def gp_ucb_pe_designer(problem: vz.ProblemStatement, **kwargs: Any
 
 # Designer arguments among the settings of :func:`gp_ucb_pe_designer_with`; the other names are
 # ``UCBPEConfig`` fields. Both as in OSS's ``gp_ucb_pe`` module, without the leading underscore
-# (``local_every``, ``local_radius``, ``local_adaptive``: :class:`LocallyRefiningBandit`).
+# (``local_every``, ``local_radius``, ``local_adaptive``: :class:`LocallyRefiningBandit`;
+# ``min_length_scale``: the GP model, :class:`FlooredLengthScaleGP`).
 DESIGNER_ARGUMENTS = ("num_seed_trials", "use_trust_region", "ensemble_size",
-                      "ard_random_restarts", "local_every", "local_radius", "local_adaptive")
+                      "ard_random_restarts", "local_every", "local_radius", "local_adaptive",
+                      "min_length_scale")
 
 
 def gp_ucb_pe_designer_with(problem: vz.ProblemStatement, settings: dict[str, Any],
@@ -561,6 +632,8 @@ def gp_ucb_pe_designer_with(problem: vz.ProblemStatement, settings: dict[str, An
     the rest left at OSS's values."""
     config = {k: v for k, v in settings.items() if k not in DESIGNER_ARGUMENTS}
     arguments = {k: v for k, v in settings.items() if k in DESIGNER_ARGUMENTS}
+    if "min_length_scale" in arguments:
+        arguments["gp_model_class"] = FlooredLengthScaleGP(arguments.pop("min_length_scale"))
     return gp_ucb_pe_designer(problem, config=gp_ucb_pe.UCBPEConfig(**config), **arguments,
                               **kwargs)
 
