@@ -6,7 +6,11 @@
 * ``vizier-random``: the same service, ``RANDOM_SEARCH``.
 * ``oss``: plain Open Source Vizier through its own client (``vizier.service.clients``) and its
   own in-process service, default algorithm.
-* ``optuna-tpe``: Optuna's TPE sampler (its defaults; seeded).
+* ``optuna-tpe``: Optuna's TPE sampler (its defaults; seeded). Since Optuna 5 its default for
+  one objective is the multivariate TPE: one joint density over all the parameters.
+* ``optuna-tpe-independent``: the same with ``multivariate=False``: one density per parameter,
+  as Optuna's default was before version 5 (its other defaults kept; a diagnostic, not a default
+  peer).
 * ``kt-random`` / ``kt-bo``: KerasTuner's RandomSearch and BayesianOptimization oracles (their
   defaults; seeded, task seed 0 as :data:`KT_SEED_FOR_ZERO`), driven directly (no model is
   built by the oracle).
@@ -25,7 +29,8 @@ from typing import Any, Protocol
 
 from _common import PARENT
 
-PEERS = ("vizier", "vizier-random", "oss", "optuna-tpe", "kt-random", "kt-bo")
+PEERS = ("vizier", "vizier-random", "oss", "optuna-tpe", "optuna-tpe-independent", "kt-random",
+         "kt-bo")
 KT_SEED_FOR_ZERO = 10_007  # above KerasTuner's own random range (1-10000)
 
 
@@ -115,12 +120,16 @@ class PlainOSS:
 
 
 class OptunaTPE:
-    def __init__(self, space: Any, seed: int) -> None:
+    def __init__(self, space: Any, seed: int, multivariate: bool | None = None) -> None:
+        import warnings
+
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self._study = optuna.create_study(direction="minimize",
-                                          sampler=optuna.samplers.TPESampler(seed=seed))
+        with warnings.catch_warnings():  # giving multivariate warns: experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=seed, multivariate=multivariate)
+        self._study = optuna.create_study(direction="minimize", sampler=sampler)
         self._distributions = optuna_distributions(space)
         self._trial: Any = None
 
@@ -196,8 +205,9 @@ def make(peer: str, space: Any, seed: int, max_trials: int, endpoint: str | None
         return VizierService(endpoint, space, seed, algorithm)
     if peer == "oss":
         return PlainOSS(space, seed)
-    if peer == "optuna-tpe":
-        return OptunaTPE(space, seed)
+    if peer in ("optuna-tpe", "optuna-tpe-independent"):
+        return OptunaTPE(space, seed,
+                         multivariate=False if peer == "optuna-tpe-independent" else None)
     if peer == "kt-random":
         return KerasTunerOracle(space, seed, "random", max_trials)
     if peer == "kt-bo":

@@ -404,3 +404,26 @@ def test_keras_tuner_peers_repeat_their_runs_for_task_seed_zero_too():
 
     assert asks(0) == asks(0)
     assert asks(1) == asks(1) and asks(0) != asks(1)
+
+
+def test_the_independent_tpe_peer_is_the_classic_sampler_with_the_same_seeding():
+    import peers
+
+    space = tasks.FunctionTask("sphere", 2).space()
+
+    def asks(peer, seed):
+        optimizer = peers.make(peer, space, seed, max_trials=20)
+        study = optimizer._study
+        # Optuna's default TPE (the optuna-tpe peer) is the multivariate one since Optuna 5.
+        assert study.sampler._is_multivariate(study) == (peer == "optuna-tpe")
+        out = []
+        for _ in range(15):  # past TPE's 10 random start-up trials
+            values = optimizer.ask()
+            optimizer.tell(values, float(sum(v * v for v in values.values())))
+            out.append(values)
+        return out
+
+    assert asks("optuna-tpe-independent", 3) == asks("optuna-tpe-independent", 3)
+    # The start-up trials are the same draws; the model-based ones differ.
+    joint, independent = asks("optuna-tpe", 3), asks("optuna-tpe-independent", 3)
+    assert joint[:10] == independent[:10] and joint[10:] != independent[10:]
