@@ -456,8 +456,9 @@ class FlooredLengthScaleGP:
 
     Why: on a rugged objective the fitted length scales fall to OSS's bound (rastrigin-4d, by
     trial 15): the model then fits the ripples, its mean is flat a short way from any trial, and
-    it cannot see the objective's trend over the space. With a floor the GP models the trend
-    and takes the ripples as observation noise."""
+    it cannot see the objective's trend over the space. With a floor the GP should model the
+    trend and take the ripples as observation noise. Off in the service's default: screened on
+    2026-11-30 (floors 0.2, 0.3), it did worse on rastrigin-4d (benchmarks/README.md)."""
 
     min_length_scale: float
 
