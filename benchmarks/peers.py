@@ -205,9 +205,10 @@ def make(peer: str, space: Any, seed: int, max_trials: int, endpoint: str | None
         return VizierService(endpoint, space, seed, algorithm)
     if peer == "oss":
         return PlainOSS(space, seed)
-    if peer in ("optuna-tpe", "optuna-tpe-independent"):
-        return OptunaTPE(space, seed,
-                         multivariate=False if peer == "optuna-tpe-independent" else None)
+    if peer == "optuna-tpe":
+        return OptunaTPE(space, seed)
+    if peer == "optuna-tpe-independent":
+        return OptunaTPE(space, seed, multivariate=False)
     if peer == "kt-random":
         return KerasTunerOracle(space, seed, "random", max_trials)
     if peer == "kt-bo":

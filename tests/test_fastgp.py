@@ -336,7 +336,7 @@ def test_a_length_scale_floor_bounds_the_fitted_continuous_length_scales():
     assert oss.keys() == floored.keys()
     assert oss["continuous_length_scale_squared"].min() < 0.25, oss
     assert floored["continuous_length_scale_squared"].min() >= 0.3 - 1e-3, floored
-    # The categorical length scales keep OSS's lower bound (0.1).
+    # Only a floor swaps OSS's model class for the floored one.
     for settings in ({}, {"min_length_scale": 0.3}):
         designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
         assert (isinstance(designer._gp_model_class, fastgp.FlooredLengthScaleGP)

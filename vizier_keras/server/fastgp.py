@@ -62,9 +62,8 @@ from vizier._src.jax.optimizers import jaxopt_wrappers
 logger = logging.getLogger(__name__)
 
 __all__ = ["DESIGNER_ARGUMENTS", "SERVICE_SETTINGS", "FlatScipyLbfgsB", "FlooredLengthScaleGP",
-           "LocallyRefiningBandit",
-           "acquisition_optimizer_factory", "gp_ucb_pe_designer", "gp_ucb_pe_designer_with",
-           "service_designer"]
+           "LocallyRefiningBandit", "acquisition_optimizer_factory", "gp_ucb_pe_designer",
+           "gp_ucb_pe_designer_with", "service_designer"]
 
 
 # --------------------------------------------------------------------------- stable statics
