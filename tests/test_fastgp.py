@@ -101,8 +101,8 @@ def test_a_suggestion_with_no_completed_trial_and_one_pending():
 
 def test_fast_scores_equal_oss_scores():
     # The acquisition optimizer evaluates GP-UCB-PE's scores through fastgp's equivalents;
-    # they must give OSS's values, for UCB and PE, with pending trials, with padded rows, and
-    # for an ensemble of GP hyperparameters.
+    # they must give OSS's values, for UCB and PE, with pending trials, with padded rows, for
+    # an ensemble of GP hyperparameters, and for a GP with warped inputs.
     assert "ok" in run_python(_SETUP + """
     import numpy as np
     import equinox as eqx
@@ -121,9 +121,10 @@ def test_fast_scores_equal_oss_scores():
     candidates = [vz.Trial(parameters={"a": rng.random(), "b": 10 ** rng.uniform(-3, 0),
                                        "c": rng.randint(1, 10), "d": rng.choice("xyz")})
                   for _ in range(40)] + trials[:3]
-    for ensemble_size in (1, 3):
-        designer = fastgp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(3),
-                                             ensemble_size=ensemble_size)
+    for settings in ({"ensemble_size": 1}, {"ensemble_size": 3},
+                     {"ensemble_size": 1, "input_warping": True},
+                     {"ensemble_size": 3, "input_warping": True}):
+        designer = fastgp.gp_ucb_pe_designer_with(problem, settings, rng=jax.random.PRNGKey(3))
         designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials(pending))
         made.clear()
         designer.suggest(1)
@@ -158,8 +159,7 @@ def test_fast_scores_equal_oss_scores():
             # Values far from and near the trust region, some penalized.
             assert np.ptp(want[:rows]) > 1e-3
             np.testing.assert_allclose(got[:rows], want[:rows], rtol=1e-8, atol=1e-10,
-                                       err_msg=f"{type(score_function).__name__} "
-                                               f"ensemble {ensemble_size}")
+                                       err_msg=f"{type(score_function).__name__} {settings}")
     print("ok")
     """)
 
@@ -363,6 +363,109 @@ def test_a_length_scale_floor_bounds_the_fitted_continuous_length_scales():
             fastgp.gp_ucb_pe_designer_with(problem, {"min_length_scale": bad})
         except ValueError as e:
             assert "min_length_scale" in str(e) and str(bad) in str(e), e
+        else:
+            raise AssertionError(bad)
+    print("ok")
+    """)
+
+
+def test_input_warping_fits_a_warp_per_continuous_parameter():
+    # input_warping (InputWarpedGP): OSS's GP on continuous inputs passed each through its own
+    # fitted Kumaraswamy CDF; OSS's parameters keep their names, two are added per continuous
+    # feature, and the warp at a = b = 1 leaves OSS's kernel as it is.
+    assert "ok" in run_python(_SETUP + """
+    import numpy as np
+    from vizier._src.jax import stochastic_process_model as sp
+
+    x = np.linspace(0.0, 1.0, 11)
+    np.testing.assert_allclose(fastgp.kumaraswamy_warp(x, 1.0, 1.0), x, atol=1e-6)
+    warped = np.asarray(fastgp.kumaraswamy_warp(x, 2.0, 0.5))
+    assert warped[0] < 1e-6 and warped[-1] > 1 - 1e-3 and np.all(np.diff(warped) > 0)
+    np.testing.assert_allclose(fastgp.kumaraswamy_warp(np.array([-0.5, 1.5]), 2.0, 3.0),
+                               fastgp.kumaraswamy_warp(np.array([0.0, 1.0]), 2.0, 3.0))
+
+    # Steep near a = 0 and flat beyond: the warp the fit finds stretches the low end of "a"
+    # (maps [0, 0.1] onto much more than a tenth of [0, 1]).
+    steep = []
+    for i in range(30):
+        params = {"a": rng.random(), "b": 10 ** rng.uniform(-3, 0), "c": rng.randint(1, 10),
+                  "d": rng.choice("xyz")}
+        trial = vz.Trial(parameters=params, id=i + 1)
+        trial.complete(vz.Measurement(metrics={"obj": float(np.exp(-30 * params["a"]))}))
+        steep.append(trial)
+
+    def fitted(settings):
+        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
+        designer.update(abstractions.CompletedTrials(steep), abstractions.ActiveTrials())
+        data = designer._trials_to_data(designer._all_completed_trials)
+        model = designer._build_gp_model_and_optimize_parameters(data, jax.random.PRNGKey(3))
+        return model, data, {k: np.asarray(v) for k, v in model.params.items()}
+
+    _, _, oss = fitted({})
+    model, data, warp = fitted({"input_warping": True})
+    added = {"continuous_warp_concentration1", "continuous_warp_concentration0"}
+    assert warp.keys() == oss.keys() | added, warp.keys()
+    continuous = data.features.continuous.padded_array.shape[-1]
+    for name in added:
+        assert warp[name].shape == (1, continuous), (name, warp[name].shape)
+        assert np.all((warp[name] >= 0.2 - 1e-6) & (warp[name] <= 5.0 + 1e-6)), warp[name]
+    # The converter puts "a" first among the continuous features.
+    low_end = float(fastgp.kumaraswamy_warp(0.1, warp["continuous_warp_concentration1"][0, 0],
+                                            warp["continuous_warp_concentration0"][0, 0]))
+    assert low_end > 0.25, (low_end, warp)
+    # The warp's likelihood is at least that of no warp (which its fit started from).
+    no_warp = dict(model.params)
+    no_warp.update({name: np.ones_like(warp[name]) for name in added})
+    loss = lambda params: sp.CoroutineWithData(model.coroutine, data).loss_with_aux(params)[0]
+    squeezed = lambda params: {k: np.asarray(v)[0] for k, v in params.items()}
+    assert float(loss(squeezed(model.params))) <= float(loss(squeezed(no_warp))) + 1e-9
+
+    # At a = b = 1 the warped kernel is OSS's.
+    oss_model, _, _ = fitted({})
+    z = sp.tfpke.ContinuousAndCategoricalValues(
+        continuous=data.features.continuous.padded_array,
+        categorical=data.features.categorical.padded_array)
+    kernel = oss_model.precompute_predictive(data).prior(data.features).kernel
+    identity = fastgp.KumaraswamyWarped(kernel, np.ones((1, continuous)),
+                                        np.ones((1, continuous)))
+    np.testing.assert_allclose(identity.matrix(z, z), kernel.matrix(z, z), atol=1e-5)
+
+    # Only input_warping swaps in the warped model class, over a floor where one is set.
+    for settings, kind in (({}, None), ({"input_warping": False}, None),
+                           ({"input_warping": True}, fastgp.InputWarpedGP)):
+        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
+        assert (type(designer._gp_model_class) is kind) or (
+            kind is None and not isinstance(designer._gp_model_class, fastgp.InputWarpedGP))
+    both = fastgp.gp_ucb_pe_designer_with(problem, {"input_warping": True,
+                                                    "min_length_scale": 0.3})
+    assert both._gp_model_class.base == fastgp.FlooredLengthScaleGP(0.3)
+
+    # A warped designer suggests, and a fresh one reuses the compiled programs.
+    traces = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, duration, **kw: traces.append(name)
+        if name.endswith("jaxpr_trace_duration") else None)
+    counts = []
+    for _ in range(2):
+        designer = fastgp.gp_ucb_pe_designer_with(problem, {"input_warping": True},
+                                                  rng=jax.random.PRNGKey(0))
+        designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
+        traces.clear()
+        assert len(designer.suggest(1)) == 1
+        counts.append(len(traces))
+    assert counts[0] > 10 and counts[1] == 0, counts
+
+    # A suggestion with only a pending trial (no completed one) works with the warp too.
+    designer = fastgp.gp_ucb_pe_designer_with(problem, {"input_warping": True})
+    designer.update(abstractions.CompletedTrials([]), abstractions.ActiveTrials(
+        [vz.Trial(parameters=trials[0].parameters, id=1)]))
+    assert len(designer.suggest(1)) == 1
+
+    for bad in ("yes", 1, None):
+        try:
+            fastgp.gp_ucb_pe_designer_with(problem, {"input_warping": bad})
+        except ValueError as e:
+            assert "input_warping" in str(e) and repr(bad) in str(e), e
         else:
             raise AssertionError(bad)
     print("ok")

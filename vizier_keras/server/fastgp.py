@@ -49,6 +49,9 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 from flax import struct
+from tensorflow_probability.substrates.jax.internal import (
+    parameter_properties as _tfp_parameter_properties,
+)
 from vizier import pyvizier as vz
 from vizier._src.algorithms.designers import gp_ucb_pe
 from vizier._src.algorithms.designers.gp_ucb_pe import padding
@@ -62,8 +65,9 @@ from vizier._src.jax.optimizers import jaxopt_wrappers
 logger = logging.getLogger(__name__)
 
 __all__ = ["DESIGNER_ARGUMENTS", "SERVICE_SETTINGS", "FlatScipyLbfgsB", "FlooredLengthScaleGP",
-           "LocallyRefiningBandit", "acquisition_optimizer_factory", "gp_ucb_pe_designer",
-           "gp_ucb_pe_designer_with", "service_designer"]
+           "InputWarpedGP", "LocallyRefiningBandit", "acquisition_optimizer_factory",
+           "gp_ucb_pe_designer", "gp_ucb_pe_designer_with", "kumaraswamy_warp",
+           "service_designer"]
 
 
 # --------------------------------------------------------------------------- stable statics
@@ -471,6 +475,125 @@ class FlooredLengthScaleGP:
             _FlooredCoroutine(model.coroutine, self.min_length_scale))
 
 
+_WARP_BOUNDS = (0.2, 5.0)  # each Kumaraswamy concentration's range
+_WARP_PRIOR_VARIANCE = 0.75  # of a concentration's log: a log-normal prior centred on 1 (no warp)
+_WARP_EPSILON = 1e-7  # the warp sees [0, 1] squeezed into [eps, 1 - eps], so its slope is finite
+
+
+def kumaraswamy_warp(x: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
+    """The Kumaraswamy CDF ``1 - (1 - x^a)^b`` of ``x`` in [0, 1] (squeezed into [eps, 1 - eps]
+    first; values outside [0, 1] are clipped): an increasing map of [0, 1] onto itself, the
+    identity at ``a = b = 1``."""
+    x = jnp.clip(x, 0.0, 1.0) * (1.0 - 2.0 * _WARP_EPSILON) + _WARP_EPSILON
+    return 1.0 - (1.0 - x ** a) ** b
+
+
+class KumaraswamyWarped(tuned_gp_models.tfpk.FeatureTransformed):
+    """``kernel`` on inputs whose continuous features pass each through
+    :func:`kumaraswamy_warp` with its own concentrations (``concentration1`` = a and
+    ``concentration0`` = b, each shaped [batch..., continuous features]); categorical features
+    are passed as they are. ``kernel`` takes ``ContinuousAndCategoricalValues``, as OSS's GP
+    kernels do."""
+
+    def __init__(self, kernel: Any, concentration1: Any, concentration0: Any,
+                 validate_args: bool = False, name: str = "KumaraswamyWarped") -> None:
+        parameters = dict(locals())
+        self._concentration1 = jnp.asarray(concentration1)
+        self._concentration0 = jnp.asarray(concentration0)
+
+        def warp(x: Any, feature_ndims: Any, example_ndims: int) -> Any:
+            a, b = self._concentration1, self._concentration0
+            shape = a.shape[:-1] + (1,) * example_ndims + a.shape[-1:]
+            return sp.tfpke.ContinuousAndCategoricalValues(
+                continuous=kumaraswamy_warp(x.continuous, a.reshape(shape), b.reshape(shape)),
+                categorical=x.categorical)
+
+        super().__init__(kernel, transformation_fn=warp, validate_args=validate_args,
+                         name=name, parameters=parameters)
+
+    @property
+    def concentration1(self) -> jax.Array:
+        return self._concentration1
+
+    @property
+    def concentration0(self) -> jax.Array:
+        return self._concentration0
+
+    @classmethod
+    def _parameter_properties(cls, dtype: Any) -> dict[str, Any]:
+        return {"kernel": _tfp_parameter_properties.BatchedComponentProperties(),
+                "concentration1": _tfp_parameter_properties.ParameterProperties(event_ndims=1),
+                "concentration0": _tfp_parameter_properties.ParameterProperties(event_ndims=1)}
+
+
+@struct.dataclass
+class _WarpedCoroutine:
+    """``inner``'s GP model coroutine with each continuous input passed through its own
+    Kumaraswamy CDF before the kernel sees it; the two concentrations per continuous dimension
+    are fitted with the other GP parameters, after them (``inner``'s parameters, their order and
+    names unchanged). A frozen dataclass, equal to any other with equal fields, so that JAX's
+    caches keyed on the model keep hitting."""
+
+    inner: Any = struct.field(pytree_node=False)
+    continuous_dim: int = struct.field(pytree_node=False)
+
+    def __call__(self, inputs: Any = None, **kwargs: Any) -> Any:
+        gp = yield from self.inner(inputs=inputs, **kwargs)
+        a = yield self._concentration(_WARP_A)
+        b = yield self._concentration(_WARP_B)
+        return gp.copy(kernel=KumaraswamyWarped(gp.kernel, a, b))
+
+    def _concentration(self, name: str) -> sp.ModelParameter:
+        low, high = (np.full(self.continuous_dim, bound, dtype=np.float64)
+                     for bound in _WARP_BOUNDS)
+
+        def init(key: jax.Array) -> jax.Array:  # near no warp: log-uniform in [1/2, 2]
+            u = jax.random.uniform(key, low.shape, dtype=jnp.float64)
+            return jnp.exp((2.0 * u - 1.0) * np.log(2.0))
+
+        return sp.ModelParameter(
+            name=name, init_fn=init,
+            constraint=sp.Constraint((low, high), tuned_gp_models.tfb.SoftClip(
+                low, high, hinge_softness=1e-2)),
+            regularizer=lambda x: jnp.sum(jnp.log(x) ** 2) / (2.0 * _WARP_PRIOR_VARIANCE))
+
+
+_WARP_A, _WARP_B = "continuous_warp_concentration1", "continuous_warp_concentration0"
+
+
+# OSS's fixed start for its GP's parameters (the others start at 1: the length scales and, for
+# a warp, the identity).
+_NEUTRAL_START = {"signal_variance": 0.039, "observation_noise_variance": 0.0039}
+
+
+def _neutral_start(name: str, random_starts: jax.Array) -> jax.Array:
+    """One start for parameter ``name`` shaped as one of ``random_starts`` (leading axis 1)."""
+    return jnp.full((1, *random_starts.shape[1:]), _NEUTRAL_START.get(name, 1.0),
+                    dtype=random_starts.dtype)
+
+
+@attrs.frozen
+class InputWarpedGP:
+    """A ``gp_model_class`` for OSS's designer: ``base``'s GP (OSS's ``VizierGaussianProcess``
+    unless given, e.g. a :class:`FlooredLengthScaleGP`) on continuous inputs warped each by its
+    own fitted Kumaraswamy CDF (input warping: Snoek et al. 2014, "Input Warping for Bayesian
+    Optimization of Non-Stationary Functions"; HEBO uses the same warp). Categorical inputs are
+    not warped.
+
+    Why: a stationary kernel assumes the objective varies alike over each parameter's range, and
+    a tuning objective often does not (flat over most of a learning rate's range and steep near
+    one end, even on a log scale). The warp stretches the part of the range where the objective
+    changes. Each concentration lies in [0.2, 5] with a log-normal prior centred on 1, the
+    identity (variance 0.75 of its log, as BoTorch's default warp)."""
+
+    base: Any = tuned_gp_models.VizierGaussianProcess
+
+    def build_model(self, data: Any, **kwargs: Any) -> sp.StochasticProcessModel:
+        model = self.base.build_model(data, **kwargs)
+        return sp.StochasticProcessModel(_WarpedCoroutine(
+            model.coroutine, int(data.features.continuous.padded_array.shape[-1])))
+
+
 # --------------------------------------------------------------------------- local refinement
 
 class _IncumbentBox(eqx.Module):
@@ -587,6 +710,34 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
                 best, best_value = trial, value
         return best
 
+    def _build_gp_model_and_optimize_parameters(self, data: Any, rng: jax.Array
+                                                ) -> sp.StochasticProcessWithCoroutine:
+        """OSS's ARD fit, or for an :class:`InputWarpedGP` the same fit with the warp's
+        parameters added to OSS's fixed start (OSS's method names only its own GP's four
+        parameters there): one start at the neutral values (OSS's, and no warp), the others
+        random, the best ``ensemble_size`` (1 unless set) kept."""
+        if not isinstance(self._gp_model_class, InputWarpedGP):
+            return super()._build_gp_model_and_optimize_parameters(data, rng)
+        coroutine = self._gp_model_class.build_model(
+            data, multitask_type=self._config.multitask_type).coroutine
+        model = sp.CoroutineWithData(coroutine, data)
+        if data.features.continuous.padded_array.shape[0] == 0 and (
+                data.features.categorical.padded_array.shape[0] == 0):
+            # No completed trial yet (a pending one): the fit returns its starting values.
+            def loss_with_aux(params: Any) -> tuple[jax.Array, dict[str, Any]]:
+                return jnp.asarray(gp_ucb_pe._DUMMY_LOSS), {}
+        else:
+            loss_with_aux = model.loss_with_aux
+        rng, init_rng = jax.random.split(rng)
+        random_starts = eqx.filter_jit(eqx.filter_vmap(model.setup))(
+            jax.random.split(init_rng, self._ard_random_restarts))
+        starts = {name: jnp.concatenate([_neutral_start(name, value), value])
+                  for name, value in random_starts.items()}
+        params, _ = self._ard_optimizer(init_params=starts, loss_fn=loss_with_aux, rng=rng,
+                                        constraints=sp.get_constraints(model),
+                                        best_n=self._ensemble_size or 1)
+        return sp.StochasticProcessWithCoroutine(coroutine, params)
+
     def _suggest_one(self, active_trials: Any, data: Any, model: Any, predictive: Any,
                      tr: Any, acquisition_problem: Any) -> vz.TrialSuggestion:
         if self.is_local(len(self._all_completed_trials) + len(active_trials)):
@@ -619,10 +770,11 @@ def gp_ucb_pe_designer(problem: vz.ProblemStatement, **kwargs: Any
 # Designer arguments among the settings of :func:`gp_ucb_pe_designer_with`; the other names are
 # ``UCBPEConfig`` fields. Both as in OSS's ``gp_ucb_pe`` module, without the leading underscore
 # (``local_every``, ``local_radius``, ``local_adaptive``: :class:`LocallyRefiningBandit`;
-# ``min_length_scale``: the GP model, :class:`FlooredLengthScaleGP`).
+# ``min_length_scale``, ``input_warping``: the GP model, :class:`FlooredLengthScaleGP`,
+# :class:`InputWarpedGP`).
 DESIGNER_ARGUMENTS = ("num_seed_trials", "use_trust_region", "ensemble_size",
                       "ard_random_restarts", "local_every", "local_radius", "local_adaptive",
-                      "min_length_scale")
+                      "min_length_scale", "input_warping")
 
 
 def gp_ucb_pe_designer_with(problem: vz.ProblemStatement, settings: dict[str, Any],
@@ -632,8 +784,16 @@ def gp_ucb_pe_designer_with(problem: vz.ProblemStatement, settings: dict[str, An
     the rest left at OSS's values."""
     config = {k: v for k, v in settings.items() if k not in DESIGNER_ARGUMENTS}
     arguments = {k: v for k, v in settings.items() if k in DESIGNER_ARGUMENTS}
+    model: Any = None
     if "min_length_scale" in arguments:
-        arguments["gp_model_class"] = FlooredLengthScaleGP(arguments.pop("min_length_scale"))
+        model = FlooredLengthScaleGP(arguments.pop("min_length_scale"))
+    warping = arguments.pop("input_warping", False)
+    if not isinstance(warping, bool):
+        raise ValueError(f"input_warping must be true or false, got {warping!r}")
+    if warping:
+        model = InputWarpedGP(model or tuned_gp_models.VizierGaussianProcess)
+    if model is not None:
+        arguments["gp_model_class"] = model
     return gp_ucb_pe_designer(problem, config=gp_ucb_pe.UCBPEConfig(**config), **arguments,
                               **kwargs)
 
