@@ -584,7 +584,9 @@ class InputWarpedGP:
     a tuning objective often does not (flat over most of a learning rate's range and steep near
     one end, even on a log scale). The warp stretches the part of the range where the objective
     changes. Each concentration lies in [0.2, 5] with a log-normal prior centred on 1, the
-    identity (variance 0.75 of its log, as BoTorch's default warp)."""
+    identity (variance 0.75 of its log, as BoTorch's default warp). Off in the service's
+    default: screened on 2026-11-30, it did worse on the 4-D test functions, clearly so on
+    rosenbrock-4d (benchmarks/README.md)."""
 
     base: Any = tuned_gp_models.VizierGaussianProcess
 
