@@ -561,14 +561,19 @@ class _WarpedCoroutine:
 _WARP_A, _WARP_B = "continuous_warp_concentration1", "continuous_warp_concentration0"
 
 
-# OSS's fixed start for its GP's parameters (the others start at 1: the length scales and, for
-# a warp, the identity).
-_NEUTRAL_START = {"signal_variance": 0.039, "observation_noise_variance": 0.0039}
+# OSS's fixed start for its GP's parameters, and no warp (a = b = 1).
+_NEUTRAL_START = {"signal_variance": 0.039, "observation_noise_variance": 0.0039,
+                  "continuous_length_scale_squared": 1.0,
+                  "categorical_length_scale_squared": 1.0, _WARP_A: 1.0, _WARP_B: 1.0}
 
 
 def _neutral_start(name: str, random_starts: jax.Array) -> jax.Array:
-    """One start for parameter ``name`` shaped as one of ``random_starts`` (leading axis 1)."""
-    return jnp.full((1, *random_starts.shape[1:]), _NEUTRAL_START.get(name, 1.0),
+    """One start for parameter ``name`` shaped as one of ``random_starts`` (leading axis 1):
+    its neutral value, or for a parameter without one (a multi-task kernel's) the first random
+    start (OSS's fit starts those at a random value too)."""
+    if name not in _NEUTRAL_START:
+        return random_starts[:1]
+    return jnp.full((1, *random_starts.shape[1:]), _NEUTRAL_START[name],
                     dtype=random_starts.dtype)
 
 
