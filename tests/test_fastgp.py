@@ -36,6 +36,42 @@ _SETUP = """
         value = (params["a"] - 0.3) ** 2 + (params["c"] - 4) ** 2 / 20 + (params["d"] != "y")
         trial.complete(vz.Measurement(metrics={"obj": value}))
         trials.append(trial)
+
+    def completed(objective, count=30):
+        # Trials at random points of the space, completed with objective(params).
+        made = []
+        for i in range(count):
+            params = {"a": rng.random(), "b": 10 ** rng.uniform(-3, 0),
+                      "c": rng.randint(1, 10), "d": rng.choice("xyz")}
+            trial = vz.Trial(parameters=params, id=i + 1)
+            trial.complete(vz.Measurement(metrics={"obj": float(objective(params))}))
+            made.append(trial)
+        return made
+
+    def fitted_model(settings, completed_trials):
+        # The designer's ARD fit on completed_trials: the model and the data it was fitted to.
+        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
+        designer.update(abstractions.CompletedTrials(completed_trials),
+                        abstractions.ActiveTrials())
+        data = designer._trials_to_data(designer._all_completed_trials)
+        return designer._build_gp_model_and_optimize_parameters(data, jax.random.PRNGKey(3)), data
+
+    def traces_of_two_fresh_designers(settings):
+        # How many programs JAX traces in the suggestion of a fresh designer, twice.
+        traces = []
+        jax.monitoring.register_event_duration_secs_listener(
+            lambda name, duration, **kw: traces.append(name)
+            if name.endswith("jaxpr_trace_duration") else None)
+        counts = []
+        for _ in range(2):
+            # The server builds a new designer for every suggestion, as OSS's policies do.
+            designer = fastgp.gp_ucb_pe_designer_with(problem, settings,
+                                                      rng=jax.random.PRNGKey(0))
+            designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
+            traces.clear()
+            assert len(designer.suggest(1)) == 1
+            counts.append(len(traces))
+        return counts
 """
 
 
@@ -64,22 +100,7 @@ def test_flat_lbfgsb_fits_the_same_gp_as_oss():
 
 def test_a_fresh_designer_reuses_compiled_programs():
     out = run_python(_SETUP + """
-    traces = []
-
-    def listener(name, duration, **kwargs):
-        if name.endswith("jaxpr_trace_duration"):
-            traces.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    counts = []
-    for _ in range(2):
-        # The server builds a new designer for every suggestion, as OSS's policies do.
-        designer = fastgp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(0))
-        designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
-        traces.clear()
-        assert len(designer.suggest(1)) == 1
-        counts.append(len(traces))
-    print("counts", counts[0], counts[1])
+    print("counts", *traces_of_two_fresh_designers({}))
     """)
     first, second = (int(x) for x in out.split("counts")[1].split())
     assert first > 10  # the first suggestion traces (the listener works)
@@ -316,19 +337,10 @@ def test_a_length_scale_floor_bounds_the_fitted_continuous_length_scales():
     import numpy as np
 
     # A rugged objective in "a": OSS's fit takes a short length scale there.
-    rugged = []
-    for i in range(30):
-        params = {"a": rng.random(), "b": 10 ** rng.uniform(-3, 0), "c": rng.randint(1, 10),
-                  "d": rng.choice("xyz")}
-        trial = vz.Trial(parameters=params, id=i + 1)
-        trial.complete(vz.Measurement(metrics={"obj": math.sin(20 * params["a"])}))
-        rugged.append(trial)
+    rugged = completed(lambda params: math.sin(20 * params["a"]))
 
     def fitted(settings):
-        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
-        designer.update(abstractions.CompletedTrials(rugged), abstractions.ActiveTrials())
-        data = designer._trials_to_data(designer._all_completed_trials)
-        model = designer._build_gp_model_and_optimize_parameters(data, jax.random.PRNGKey(3))
+        model, _ = fitted_model(settings, rugged)
         return {k: np.sqrt(np.asarray(v)) if "length" in k else np.asarray(v)
                 for k, v in model.params.items()}
 
@@ -344,18 +356,7 @@ def test_a_length_scale_floor_bounds_the_fitted_continuous_length_scales():
 
     # A floored designer suggests, and a fresh one reuses the compiled programs (the model is
     # a value, equal for equal floors).
-    traces = []
-    jax.monitoring.register_event_duration_secs_listener(
-        lambda name, duration, **kw: traces.append(name)
-        if name.endswith("jaxpr_trace_duration") else None)
-    counts = []
-    for _ in range(2):
-        designer = fastgp.gp_ucb_pe_designer_with(problem, {"min_length_scale": 0.3},
-                                                  rng=jax.random.PRNGKey(0))
-        designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
-        traces.clear()
-        assert len(designer.suggest(1)) == 1
-        counts.append(len(traces))
+    counts = traces_of_two_fresh_designers({"min_length_scale": 0.3})
     assert counts[0] > 10 and counts[1] == 0, counts
 
     for bad in (0.0, -0.1, 1.5):
@@ -386,23 +387,10 @@ def test_input_warping_fits_a_warp_per_continuous_parameter():
 
     # Steep near a = 0 and flat beyond: the warp the fit finds stretches the low end of "a"
     # (maps [0, 0.1] onto much more than a tenth of [0, 1]).
-    steep = []
-    for i in range(30):
-        params = {"a": rng.random(), "b": 10 ** rng.uniform(-3, 0), "c": rng.randint(1, 10),
-                  "d": rng.choice("xyz")}
-        trial = vz.Trial(parameters=params, id=i + 1)
-        trial.complete(vz.Measurement(metrics={"obj": float(np.exp(-30 * params["a"]))}))
-        steep.append(trial)
-
-    def fitted(settings):
-        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
-        designer.update(abstractions.CompletedTrials(steep), abstractions.ActiveTrials())
-        data = designer._trials_to_data(designer._all_completed_trials)
-        model = designer._build_gp_model_and_optimize_parameters(data, jax.random.PRNGKey(3))
-        return model, data, {k: np.asarray(v) for k, v in model.params.items()}
-
-    _, _, oss = fitted({})
-    model, data, warp = fitted({"input_warping": True})
+    steep = completed(lambda params: np.exp(-30 * params["a"]))
+    oss_model, data = fitted_model({}, steep)
+    model, _ = fitted_model({"input_warping": True}, steep)
+    oss, warp = ({k: np.asarray(v) for k, v in m.params.items()} for m in (oss_model, model))
     added = {"continuous_warp_concentration1", "continuous_warp_concentration0"}
     assert warp.keys() == oss.keys() | added, warp.keys()
     continuous = data.features.continuous.padded_array.shape[-1]
@@ -421,7 +409,6 @@ def test_input_warping_fits_a_warp_per_continuous_parameter():
     assert float(loss(squeezed(model.params))) <= float(loss(squeezed(no_warp))) + 1e-9
 
     # At a = b = 1 the warped kernel is OSS's.
-    oss_model, _, _ = fitted({})
     z = sp.tfpke.ContinuousAndCategoricalValues(
         continuous=data.features.continuous.padded_array,
         categorical=data.features.categorical.padded_array)
@@ -441,18 +428,7 @@ def test_input_warping_fits_a_warp_per_continuous_parameter():
     assert both._gp_model_class.base == fastgp.FlooredLengthScaleGP(0.3)
 
     # A warped designer suggests, and a fresh one reuses the compiled programs.
-    traces = []
-    jax.monitoring.register_event_duration_secs_listener(
-        lambda name, duration, **kw: traces.append(name)
-        if name.endswith("jaxpr_trace_duration") else None)
-    counts = []
-    for _ in range(2):
-        designer = fastgp.gp_ucb_pe_designer_with(problem, {"input_warping": True},
-                                                  rng=jax.random.PRNGKey(0))
-        designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
-        traces.clear()
-        assert len(designer.suggest(1)) == 1
-        counts.append(len(traces))
+    counts = traces_of_two_fresh_designers({"input_warping": True})
     assert counts[0] > 10 and counts[1] == 0, counts
 
     # A suggestion with only a pending trial (no completed one) works with the warp too.
