@@ -72,6 +72,16 @@ _SETUP = """
             assert len(designer.suggest(1)) == 1
             counts.append(len(traces))
         return counts
+
+    def assert_rejected(setting, values):
+        # Each value of the setting gets a ValueError naming the setting and the value.
+        for bad in values:
+            try:
+                fastgp.gp_ucb_pe_designer_with(problem, {setting: bad})
+            except ValueError as e:
+                assert setting in str(e) and repr(bad) in str(e), e
+            else:
+                raise AssertionError(bad)
 """
 
 
@@ -359,13 +369,7 @@ def test_a_length_scale_floor_bounds_the_fitted_continuous_length_scales():
     counts = traces_of_two_fresh_designers({"min_length_scale": 0.3})
     assert counts[0] > 10 and counts[1] == 0, counts
 
-    for bad in (0.0, -0.1, 1.5):
-        try:
-            fastgp.gp_ucb_pe_designer_with(problem, {"min_length_scale": bad})
-        except ValueError as e:
-            assert "min_length_scale" in str(e) and str(bad) in str(e), e
-        else:
-            raise AssertionError(bad)
+    assert_rejected("min_length_scale", (0.0, -0.1, 1.5))  # floats: repr is str
     print("ok")
     """)
 
@@ -437,12 +441,6 @@ def test_input_warping_fits_a_warp_per_continuous_parameter():
         [vz.Trial(parameters=trials[0].parameters, id=1)]))
     assert len(designer.suggest(1)) == 1
 
-    for bad in ("yes", 1, None):
-        try:
-            fastgp.gp_ucb_pe_designer_with(problem, {"input_warping": bad})
-        except ValueError as e:
-            assert "input_warping" in str(e) and repr(bad) in str(e), e
-        else:
-            raise AssertionError(bad)
+    assert_rejected("input_warping", ("yes", 1, None))
     print("ok")
     """)
