@@ -4,6 +4,7 @@ weight penalty that Keras adds to every loss it reports.
 Run:  python benchmarks/keras_objective.py [--configs 40] [--quick]
       python benchmarks/keras_objective.py --best-of RESULTS.json   (quality.py's runs)
       python benchmarks/keras_objective.py --saturation RESULTS.json
+      python benchmarks/keras_objective.py --roughness RESULTS.json [--radii 0.01,0.05]
 
 ``quality.py`` minimizes each Keras task's validation loss as Keras reports it
 (``tasks.KerasTask.evaluate``: ``model.evaluate``, the ``val_loss`` a KerasTuner search sees).
@@ -30,6 +31,16 @@ counts, per Keras task and optimizer in a ``quality.py`` JSON, the runs whose be
 after ``--at`` trials is under that bound, and the trials per run that are: how many of the
 values an optimizer is ranked on belong to models that are already perfect on the
 validation set.
+
+``--roughness`` asks how rough the objective is where the optimizers compete: per Keras task
+and seed, the best configuration among a ``quality.py`` JSON's runs with parameters is trained
+again (``reproduced`` as above), then ``--neighbours`` configurations around it per radius,
+each parameter moved uniformly within +-radius of its range in the space's own scale (log where
+the space samples in log; integers rounded; seeded draws). The table gives, per task and
+radius, the medians over seeds of the neighbours' median relative change of the loss and of
+the best neighbour's: if moving by 1% of every range changes the loss by more than what
+separates two optimizers' medians, the ranking there is decided by how many trials land near
+the good configurations, more than by where a model says the optimum is.
 """
 
 from __future__ import annotations
@@ -121,6 +132,83 @@ def best_of_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
             for (task, peer), group in groups.items()]
 
 
+def neighbour(space: Any, values: dict[str, Any], radius: float, rng: random.Random
+              ) -> dict[str, Any]:
+    """``values`` with every parameter of ``space`` moved uniformly within +-``radius`` of its
+    range, in its own scale (log for log sampling), kept in bounds, integers rounded."""
+    out = dict(values)
+    for hp in space.space:
+        low, high = float(hp.min_value), float(hp.max_value)
+        log = getattr(hp, "sampling", "linear") == "log"
+        to, back = (math.log, math.exp) if log else (float, float)
+        moved = to(float(values[hp.name])) + rng.uniform(-radius, radius) * (to(high) - to(low))
+        moved = min(max(back(moved), low), high)
+        out[hp.name] = round(moved) if isinstance(values[hp.name], int) else moved
+    return out
+
+
+def best_configurations(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Per (Keras task, seed): the lowest value among the runs with parameters, its
+    configuration and where it came from."""
+    keras_names = {task.name for task in task_defs.keras_tasks()}
+    best: dict[tuple[str, int], dict[str, Any]] = {}
+    for run in runs:
+        if run["task"] not in keras_names or "params" not in run:
+            continue
+        for value, params in zip(run["values"], run["params"], strict=True):
+            key = (run["task"], run["seed"])
+            if math.isfinite(value) and (key not in best or value < best[key]["recorded"]):
+                best[key] = {"recorded": value, "values": params, "peer": run["peer"]}
+    return best
+
+
+def roughness(runs: list[dict[str, Any]], radii: list[float], neighbours: int
+              ) -> dict[str, Any]:
+    """The best configuration per Keras task and seed trained again, and ``neighbours``
+    neighbours per radius (see the module docstring)."""
+    out: dict[str, Any] = {"machine": _common.machine(), "radii": radii,
+                           "neighbours": neighbours, "rows": []}
+    for (name, seed), best in sorted(best_configurations(runs).items()):
+        task = task_defs.by_name(name)
+        assert isinstance(task, task_defs.KerasTask)
+        space = task.space()
+        centre = task.evaluate(best["values"], seed)
+        row = {"task": name, "seed": seed, "peer": best["peer"], "recorded": best["recorded"],
+               "values": best["values"], "loss": centre, "neighbours": {}}
+        rng = random.Random(f"{name}/{seed}")
+        for radius in radii:
+            moved = [neighbour(space, best["values"], radius, rng) for _ in range(neighbours)]
+            row["neighbours"][str(radius)] = [
+                {"values": v, "loss": task.evaluate(v, seed)} for v in moved]
+        out["rows"].append(row)
+        print(f"{name} seed {seed}: {centre:.4g} (recorded {best['recorded']:.4g})",
+              file=sys.stderr, flush=True)
+    return out
+
+
+def roughness_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """Per task and radius: seeds, median over seeds of the neighbours' median relative change
+    of the loss, of the best neighbour's, of the share of neighbours worse by more than 5%,
+    and the largest relative difference between the centre trained again and the recorded
+    value."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in report["rows"]:
+        for radius in row["neighbours"]:
+            groups.setdefault((row["task"], radius), []).append(row)
+    out = []
+    for (task, radius), rows in groups.items():
+        medians, bests, worse = [], [], []
+        for row in rows:
+            change = [n["loss"] / row["loss"] - 1 for n in row["neighbours"][radius]]
+            medians.append(_common.median(change))
+            bests.append(min(change))
+            worse.append(sum(c > 0.05 for c in change) / len(change))
+        out.append([task, float(radius), len(rows), _common.median(medians),
+                    _common.median(bests), _common.median(worse),
+                    max(abs(r["loss"] - r["recorded"]) / abs(r["recorded"]) for r in rows)])
+    return out
+
+
 def perfect_bound(validation_samples: int) -> float:
     """The loss under which every one of ``validation_samples`` is classified correctly."""
     return math.log(2) / validation_samples
@@ -149,12 +237,33 @@ def main() -> None:
                         help="split the best trial of each Keras run of a quality.py JSON")
     parser.add_argument("--out", default=None,
                         help="default results/keras_objective.json (with --best-of: "
-                             "results/keras_objective_best.json)")
+                             "results/keras_objective_best.json, with --roughness: "
+                             "results/keras_roughness.json)")
     parser.add_argument("--saturation", metavar="JSON",
                         help="count runs of a quality.py JSON that found a model perfect on "
                              "the validation set (no training)")
     parser.add_argument("--at", type=int, default=30, help="with --saturation: trials read")
+    parser.add_argument("--roughness", metavar="JSON",
+                        help="train the best configuration per Keras task and seed of a "
+                             "quality.py JSON, and neighbours around it")
+    parser.add_argument("--radii", default="0.01,0.05",
+                        help="with --roughness: neighbourhood half-widths, share of a range")
+    parser.add_argument("--neighbours", type=int, default=8,
+                        help="with --roughness: neighbours per radius")
     args = parser.parse_args()
+    if args.roughness:
+        with open(args.roughness) as f:
+            runs = json.load(f)["runs"]
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        radii = [float(r) for r in args.radii.split(",")]
+        report = _common.in_process(roughness, runs, radii, args.neighbours)
+        report["source"] = os.path.basename(args.roughness)
+        _common.save(report, args.out or os.path.join(_common.RESULTS,
+                                                      "keras_roughness.json"))
+        print(_common.table(["task", "radius", "seeds", "neighbours: median change",
+                             "best neighbour: change", "share worse by > 5%", "reproduced"],
+                            roughness_rows(report)))
+        return
     if args.saturation:
         with open(args.saturation) as f:
             runs = json.load(f)["runs"]

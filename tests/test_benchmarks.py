@@ -387,6 +387,51 @@ def test_keras_objective_counts_runs_that_found_a_model_perfect_on_validation():
     assert rows == [["w", "a", 2, 1, 1.0], ["w", "b", 1, 1, 3]]  # "other" has no bound
 
 
+def test_keras_objective_roughness_moves_within_the_radius_and_reads_the_changes():
+    import random
+
+    import keras_objective
+
+    space = tasks.by_name("mlp-wine").space()
+    centre = {"units": 8, "layers": 3, "learning_rate": 0.1, "dropout": 0.25, "l2": 1e-4}
+    rng = random.Random(0)
+    for radius in (0.0, 0.01, 0.3):
+        for _ in range(50):
+            moved = keras_objective.neighbour(space, centre, radius, rng)
+            assert isinstance(moved["units"], int) and isinstance(moved["layers"], int)
+            assert 8 <= moved["units"] <= 256 and 1 <= moved["layers"] <= 3
+            assert 1e-4 <= moved["learning_rate"] <= 1e-1  # kept in bounds at the corner
+            # log-scaled: the ratio moves within radius of log(1e5) (decades of the range)
+            assert abs(math.log(moved["l2"] / 1e-4)) <= radius * math.log(1e5) + 1e-12
+            assert abs(moved["dropout"] - 0.25) <= radius * 0.5 + 1e-12
+            if radius == 0.0:
+                assert moved == pytest.approx(centre, rel=1e-12)
+            if radius == 0.01:
+                assert moved["layers"] == 3  # 0.01 of a 2-wide range rounds back
+
+    runs = [{**_run("mlp-wine", "a", 0, [0.5, 0.2, float("nan")]),
+             "params": [{"i": 0}, {"i": 1}, {"i": 2}]},
+            {**_run("mlp-wine", "b", 0, [0.3, 0.25]), "params": [{"i": 3}, {"i": 4}]},
+            {**_run("mlp-wine", "b", 1, [0.9]), "params": [{"i": 5}]},
+            _run("mlp-wine", "c", 0, [0.01]),  # no parameters recorded: not a candidate
+            {**_run("rastrigin-4d", "a", 0, [0.0]), "params": [{"i": 6}]}]
+    best = keras_objective.best_configurations(runs)
+    assert best == {("mlp-wine", 0): {"recorded": 0.2, "values": {"i": 1}, "peer": "a"},
+                    ("mlp-wine", 1): {"recorded": 0.9, "values": {"i": 5}, "peer": "b"}}
+
+    def row(seed, loss, recorded, changes):
+        return {"task": "t", "seed": seed, "loss": loss, "recorded": recorded,
+                "neighbours": {"0.01": [{"loss": loss * (1 + c)} for c in changes]}}
+
+    (out,) = keras_objective.roughness_rows({"rows": [
+        row(0, 0.2, 0.2, [0.1, -0.02, 0.06, 0.0]),  # median 0.03, best -0.02, worse 2/4
+        row(1, 0.5, 0.4, [0.01, 0.02, 0.03]),  # median 0.02, best 0.01, worse 0; 25% off
+        row(2, 1.0, 1.0, [-0.1, 0.2, 0.5])]})  # median 0.2, best -0.1, worse 2/3
+    assert out[:3] == ["t", 0.01, 3]
+    assert out[3] == pytest.approx(0.03) and out[4] == pytest.approx(-0.02)
+    assert out[5] == pytest.approx(0.5) and out[6] == pytest.approx(0.25)
+
+
 def test_keras_tuner_peers_repeat_their_runs_for_task_seed_zero_too():
     # KerasTuner reads a seed of 0 as "no seed"; the adapter must not.
     import peers
