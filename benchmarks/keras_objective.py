@@ -5,6 +5,7 @@ Run:  python benchmarks/keras_objective.py [--configs 40] [--quick]
       python benchmarks/keras_objective.py --best-of RESULTS.json   (quality.py's runs)
       python benchmarks/keras_objective.py --saturation RESULTS.json
       python benchmarks/keras_objective.py --roughness RESULTS.json [--radii 0.01,0.05]
+      python benchmarks/keras_objective.py --retrain RESULTS.json [...] [--retrain-at 30,50]
 
 ``quality.py`` minimizes each Keras task's validation loss as Keras reports it
 (``tasks.KerasTask.evaluate``: ``model.evaluate``, the ``val_loss`` a KerasTuner search sees).
@@ -41,6 +42,15 @@ radius, the medians over seeds of the neighbours' median relative change of the 
 the best neighbour's: if moving by 1% of every range changes the loss by more than what
 separates two optimizers' medians, the ranking there is decided by how many trials land near
 the good configurations, more than by where a model says the optimum is.
+
+``--retrain`` reads the Keras runs a second way. A run's best value is the loss of one training
+(the task seed's initialization), picked as the lowest of many: where the loss is that rough,
+it is partly luck, and the configuration a user takes away, trained again, gives a fresh draw.
+Each run's best configuration after each of ``--retrain-at`` trials (where the run has that
+many) is trained again with the initializations ``--retrain-seeds`` (same data, same split);
+its *retrained* loss is their mean. The table gives per task, optimizer and trial count the
+median observed best and the median retrained loss over seeds, and ``--pair A@N B@M`` counts
+the seeds on which A's configuration after N trials retrains lower than B's after M.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ import json
 import math
 import os
 import random
+import statistics
 import sys
 import time
 from typing import Any
@@ -209,6 +220,66 @@ def roughness_rows(report: dict[str, Any]) -> list[list[Any]]:
     return out
 
 
+def retrain(runs: list[dict[str, Any]], at: list[int], seeds: list[int]) -> dict[str, Any]:
+    """Each Keras run's best configuration after each trial count of ``at`` trained again with
+    every initialization seed of ``seeds`` (a configuration once per seed, however many runs
+    or trial counts picked it)."""
+    keras_names = {task.name for task in task_defs.keras_tasks()}
+    cache: dict[str, list[float]] = {}
+    out: dict[str, Any] = {"machine": _common.machine(), "at": at, "seeds": seeds, "rows": []}
+    for run in runs:
+        if run["task"] not in keras_names or "params" not in run:
+            continue
+        task = task_defs.by_name(run["task"])
+        for n in at:
+            if len(run["values"]) < n:
+                continue
+            i = min(range(n), key=lambda k: run["values"][k])
+            values = run["params"][i]
+            key = json.dumps([run["task"], values], sort_keys=True)
+            if key not in cache:
+                cache[key] = [task.evaluate(values, seed) for seed in seeds]
+            out["rows"].append({"task": run["task"], "peer": run["peer"], "seed": run["seed"],
+                                "at": n, "trial": i + 1, "observed": run["values"][i],
+                                "values": values, "retrained": cache[key]})
+        print(f"{run['task']} {run['peer']} seed {run['seed']}", file=sys.stderr, flush=True)
+    return out
+
+
+def retrain_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per task, optimizer and trial count: runs, the median observed best, the median
+    retrained loss (each configuration's mean over the seeds), and the median of each run's
+    retrained over observed, less 1."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["task"], r["peer"], r["at"]), []).append(r)
+    return [[task, f"{peer} @{at}", len(group), _common.median([r["observed"] for r in group]),
+             _common.median([statistics.fmean(r["retrained"]) for r in group]),
+             _common.median([statistics.fmean(r["retrained"]) / r["observed"] - 1 for r in group])]
+            for (task, peer, at), group in sorted(groups.items())]
+
+
+def retrain_pairs(rows: list[dict[str, Any]], first: str, second: str) -> list[list[Any]]:
+    """Per task, seed by seed: on how many seeds ``first`` (``peer@trials``) retrains lower
+    than ``second``, higher, and the same; seeds where either is missing are left out."""
+    def parse(spec: str) -> tuple[str, int]:
+        peer, _, n = spec.rpartition("@")
+        return peer, int(n)
+
+    a, b = parse(first), parse(second)
+    found: dict[tuple[str, str, int], dict[int, float]] = {}
+    for r in rows:
+        found.setdefault((r["task"], r["peer"], r["at"]), {})[r["seed"]] = statistics.fmean(
+            r["retrained"])
+    out = []
+    for task in sorted({r["task"] for r in rows}):
+        mine, theirs = found.get((task, *a), {}), found.get((task, *b), {})
+        both = sorted(set(mine) & set(theirs))
+        out.append([task, len(both), sum(mine[s] < theirs[s] for s in both),
+                    sum(mine[s] > theirs[s] for s in both)])
+    return out
+
+
 def perfect_bound(validation_samples: int) -> float:
     """The loss under which every one of ``validation_samples`` is classified correctly."""
     return math.log(2) / validation_samples
@@ -238,7 +309,8 @@ def main() -> None:
     parser.add_argument("--out", default=None,
                         help="default results/keras_objective.json (with --best-of: "
                              "results/keras_objective_best.json, with --roughness: "
-                             "results/keras_roughness.json)")
+                             "results/keras_roughness.json, with --retrain: "
+                             "results/keras_retrained.json)")
     parser.add_argument("--saturation", metavar="JSON",
                         help="count runs of a quality.py JSON that found a model perfect on "
                              "the validation set (no training)")
@@ -250,7 +322,40 @@ def main() -> None:
                         help="with --roughness: neighbourhood half-widths, share of a range")
     parser.add_argument("--neighbours", type=int, default=8,
                         help="with --roughness: neighbours per radius")
+    parser.add_argument("--retrain", nargs="+", metavar="JSON",
+                        help="train each Keras run's best configuration again with other "
+                             "initializations")
+    parser.add_argument("--retrain-at", default="30,50",
+                        help="with --retrain: the trial counts whose best is trained again")
+    parser.add_argument("--retrain-seeds", default="1000,1001,1002",
+                        help="with --retrain: initialization seeds")
+    parser.add_argument("--only-seeds", metavar="FIRST-LAST", default=None,
+                        help="with --retrain: only the runs of these task seeds")
+    parser.add_argument("--pair", nargs=2, action="append", default=[],
+                        metavar=("A@N", "B@M"),
+                        help="with --retrain: seed by seed, A after N trials against B after M")
     args = parser.parse_args()
+    if args.retrain:
+        runs = []
+        for path in args.retrain:
+            with open(path) as f:
+                runs.extend(json.load(f)["runs"])
+        if args.only_seeds:
+            first, _, last = args.only_seeds.partition("-")
+            runs = [r for r in runs if int(first) <= r["seed"] <= int(last or first)]
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        report = _common.in_process(retrain, runs,
+                                    [int(n) for n in args.retrain_at.split(",")],
+                                    [int(s) for s in args.retrain_seeds.split(",")])
+        report["sources"] = [os.path.basename(p) for p in args.retrain]
+        _common.save(report, args.out or os.path.join(_common.RESULTS, "keras_retrained.json"))
+        print(_common.table(["task", "optimizer", "runs", "observed best (median)",
+                             "retrained (median)", "retrained / observed - 1 (median)"],
+                            retrain_rows(report["rows"])))
+        for first, second in args.pair:
+            print(_common.table(["task", "seeds", f"{first} lower", f"{second} lower"],
+                                retrain_pairs(report["rows"], first, second)))
+        return
     if args.roughness:
         with open(args.roughness) as f:
             runs = json.load(f)["runs"]

@@ -432,6 +432,44 @@ def test_keras_objective_roughness_moves_within_the_radius_and_reads_the_changes
     assert out[5] == pytest.approx(0.5) and out[6] == pytest.approx(0.25)
 
 
+def test_keras_objective_retrains_each_runs_best_configuration_once_per_seed():
+    import keras_objective
+
+    c0, c1, c2 = ({"units": u, "layers": 1, "learning_rate": 0.01, "dropout": 0.0, "l2": 1e-4}
+                  for u in (8, 16, 32))
+    runs = [{**_run("mlp-wine", "a", 0, [0.5, 0.2, 0.3]), "params": [c0, c1, c2]},
+            {**_run("mlp-wine", "b", 0, [0.9, 0.1]), "params": [c2, c1]},
+            _run("mlp-wine", "c", 0, [0.01, 0.02])]  # no parameters: left out
+    report = keras_objective.retrain(runs, at=[2, 3], seeds=[5, 6])
+    rows = [(r["peer"], r["at"], r["trial"], r["observed"], r["values"]["units"])
+            for r in report["rows"]]
+    assert rows == [("a", 2, 2, 0.2, 16), ("a", 3, 2, 0.2, 16), ("b", 2, 2, 0.1, 16)]
+    task = tasks.by_name("mlp-wine")
+    expected = [task.evaluate(c1, 5), task.evaluate(c1, 6)]  # trained again: deterministic
+    assert all(r["retrained"] == expected for r in report["rows"])
+    assert expected[0] != expected[1]  # another initialization, another loss
+
+
+def test_keras_objective_reads_retrained_losses_and_pairs_them_seed_by_seed():
+    import keras_objective
+
+    def row(peer, at, seed, observed, retrained):
+        return {"task": "t", "peer": peer, "at": at, "seed": seed, "observed": observed,
+                "retrained": retrained}
+
+    rows = [row("v", 30, 0, 0.10, [0.12, 0.14]), row("v", 30, 1, 0.20, [0.2, 0.2]),
+            row("v", 30, 2, 0.30, [0.6, 0.6]),
+            row("p", 50, 0, 0.05, [0.2, 0.2]), row("p", 50, 1, 0.10, [0.1, 0.1]),
+            row("p", 50, 3, 0.10, [0.1, 0.1])]  # seed 3: no pair
+    v, p = sorted(keras_objective.retrain_rows(rows), key=lambda r: r[1], reverse=True)
+    assert v[:3] == ["t", "v @30", 3] and p[:3] == ["t", "p @50", 3]
+    assert v[3] == pytest.approx(0.2) and v[4] == pytest.approx(0.2)  # means 0.13, 0.2, 0.6
+    assert v[5] == pytest.approx(0.3)  # 0.13/0.1 - 1, 0, 1
+    assert p[3] == pytest.approx(0.1) and p[4] == pytest.approx(0.1) and p[5] == 0.0
+    assert keras_objective.retrain_pairs(rows, "v@30", "p@50") == [["t", 2, 1, 1]]
+    assert keras_objective.retrain_pairs(rows, "v@30", "p@30") == [["t", 0, 0, 0]]
+
+
 def test_keras_tuner_peers_repeat_their_runs_for_task_seed_zero_too():
     # KerasTuner reads a seed of 0 as "no seed"; the adapter must not.
     import peers
