@@ -6,6 +6,7 @@ Run:  python benchmarks/keras_objective.py [--configs 40] [--quick]
       python benchmarks/keras_objective.py --saturation RESULTS.json
       python benchmarks/keras_objective.py --roughness RESULTS.json [--radii 0.01,0.05]
       python benchmarks/keras_objective.py --retrain RESULTS.json [...] [--retrain-at 30,50]
+      python benchmarks/keras_objective.py --table roughness|retrain  (again, from --out)
 
 ``quality.py`` minimizes each Keras task's validation loss as Keras reports it
 (``tasks.KerasTask.evaluate``: ``model.evaluate``, the ``val_loss`` a KerasTuner search sees).
@@ -197,27 +198,43 @@ def roughness(runs: list[dict[str, Any]], radii: list[float], neighbours: int
     return out
 
 
+def middle_half_span(xs: list[float]) -> float:
+    """The span of ``xs`` without its lowest and highest quarter (``len // 4`` each)."""
+    ranked = sorted(xs)
+    cut = len(ranked) // 4
+    kept = ranked[cut:len(ranked) - cut]
+    return kept[-1] - kept[0]
+
+
 def roughness_rows(report: dict[str, Any]) -> list[list[Any]]:
-    """Per task and radius: seeds, median over seeds of the neighbours' median relative change
-    of the loss, of the best neighbour's, of the share of neighbours worse by more than 5%,
-    and the largest relative difference between the centre trained again and the recorded
-    value."""
+    """Per task and radius: seeds; medians over seeds of the neighbours' median relative change
+    of the loss, of the best neighbour's, of the share of neighbours worse by more than 5% and
+    of the middle half's span of the changes; the seeds with a neighbour lower than the centre,
+    and lower by more than 10%; the largest relative difference between the centre trained
+    again and the recorded value."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in report["rows"]:
         for radius in row["neighbours"]:
             groups.setdefault((row["task"], radius), []).append(row)
     out = []
-    for (task, radius), rows in groups.items():
-        medians, bests, worse = [], [], []
+    for (task, radius), rows in sorted(groups.items()):
+        medians, bests, worse, spans = [], [], [], []
         for row in rows:
             change = [n["loss"] / row["loss"] - 1 for n in row["neighbours"][radius]]
             medians.append(_common.median(change))
             bests.append(min(change))
             worse.append(sum(c > 0.05 for c in change) / len(change))
+            spans.append(middle_half_span(change))
         out.append([task, float(radius), len(rows), _common.median(medians),
-                    _common.median(bests), _common.median(worse),
+                    _common.median(bests), _common.median(worse), _common.median(spans),
+                    sum(b < 0 for b in bests), sum(b < -0.1 for b in bests),
                     max(abs(r["loss"] - r["recorded"]) / abs(r["recorded"]) for r in rows)])
     return out
+
+
+ROUGHNESS_COLUMNS = ["task", "radius", "seeds", "neighbours: median change",
+                     "best neighbour: change", "share worse by > 5%", "middle half's span",
+                     "seeds with a lower neighbour", "lower by > 10%", "reproduced"]
 
 
 def retrain(runs: list[dict[str, Any]], at: list[int], seeds: list[int]) -> dict[str, Any]:
@@ -257,6 +274,10 @@ def retrain_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
              _common.median([statistics.fmean(r["retrained"]) for r in group]),
              _common.median([statistics.fmean(r["retrained"]) / r["observed"] - 1 for r in group])]
             for (task, peer, at), group in sorted(groups.items())]
+
+
+RETRAIN_COLUMNS = ["task", "optimizer", "runs", "observed best (median)", "retrained (median)",
+                   "retrained / observed - 1 (median)"]
 
 
 def retrain_pairs(rows: list[dict[str, Any]], first: str, second: str) -> list[list[Any]]:
@@ -334,7 +355,22 @@ def main() -> None:
     parser.add_argument("--pair", nargs=2, action="append", default=[],
                         metavar=("A@N", "B@M"),
                         help="with --retrain: seed by seed, A after N trials against B after M")
+    parser.add_argument("--table", choices=["roughness", "retrain"],
+                        help="print the table of --out's saved --roughness or --retrain "
+                             "results again (no training)")
     args = parser.parse_args()
+    if args.table:
+        default = {"roughness": "keras_roughness.json", "retrain": "keras_retrained.json"}
+        with open(args.out or os.path.join(_common.RESULTS, default[args.table])) as f:
+            saved = json.load(f)
+        if args.table == "roughness":
+            print(_common.table(ROUGHNESS_COLUMNS, roughness_rows(saved)))
+        else:
+            print(_common.table(RETRAIN_COLUMNS, retrain_rows(saved["rows"])))
+            for first, second in args.pair:
+                print(_common.table(["task", "seeds", f"{first} lower", f"{second} lower"],
+                                    retrain_pairs(saved["rows"], first, second)))
+        return
     if args.retrain:
         runs = []
         for path in args.retrain:
@@ -349,9 +385,7 @@ def main() -> None:
                                     [int(s) for s in args.retrain_seeds.split(",")])
         report["sources"] = [os.path.basename(p) for p in args.retrain]
         _common.save(report, args.out or os.path.join(_common.RESULTS, "keras_retrained.json"))
-        print(_common.table(["task", "optimizer", "runs", "observed best (median)",
-                             "retrained (median)", "retrained / observed - 1 (median)"],
-                            retrain_rows(report["rows"])))
+        print(_common.table(RETRAIN_COLUMNS, retrain_rows(report["rows"])))
         for first, second in args.pair:
             print(_common.table(["task", "seeds", f"{first} lower", f"{second} lower"],
                                 retrain_pairs(report["rows"], first, second)))
@@ -365,9 +399,7 @@ def main() -> None:
         report["source"] = os.path.basename(args.roughness)
         _common.save(report, args.out or os.path.join(_common.RESULTS,
                                                       "keras_roughness.json"))
-        print(_common.table(["task", "radius", "seeds", "neighbours: median change",
-                             "best neighbour: change", "share worse by > 5%", "reproduced"],
-                            roughness_rows(report)))
+        print(_common.table(ROUGHNESS_COLUMNS, roughness_rows(report)))
         return
     if args.saturation:
         with open(args.saturation) as f:

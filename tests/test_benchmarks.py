@@ -424,12 +424,19 @@ def test_keras_objective_roughness_moves_within_the_radius_and_reads_the_changes
                 "neighbours": {"0.01": [{"loss": loss * (1 + c)} for c in changes]}}
 
     (out,) = keras_objective.roughness_rows({"rows": [
-        row(0, 0.2, 0.2, [0.1, -0.02, 0.06, 0.0]),  # median 0.03, best -0.02, worse 2/4
-        row(1, 0.5, 0.4, [0.01, 0.02, 0.03]),  # median 0.02, best 0.01, worse 0; 25% off
-        row(2, 1.0, 1.0, [-0.1, 0.2, 0.5])]})  # median 0.2, best -0.1, worse 2/3
+        # median 0.03, best -0.02, worse 2/4, middle half [0.0, 0.06]
+        row(0, 0.2, 0.2, [0.1, -0.02, 0.06, 0.0]),
+        # median 0.02, best 0.01, worse 0, middle half (none cut) [0.01, 0.03]; 25% off
+        row(1, 0.5, 0.4, [0.01, 0.02, 0.03]),
+        # median 0.2, best -0.15, worse 2/3, middle half [-0.15, 0.5]
+        row(2, 1.0, 1.0, [-0.15, 0.2, 0.5])]})
     assert out[:3] == ["t", 0.01, 3]
     assert out[3] == pytest.approx(0.03) and out[4] == pytest.approx(-0.02)
-    assert out[5] == pytest.approx(0.5) and out[6] == pytest.approx(0.25)
+    assert out[5] == pytest.approx(0.5) and out[6] == pytest.approx(0.06)
+    assert out[7:9] == [2, 1]  # seeds with a lower neighbour; lower by more than 10%
+    assert out[9] == pytest.approx(0.25)
+    assert len(out) == len(keras_objective.ROUGHNESS_COLUMNS)
+    assert keras_objective.middle_half_span([5.0, 1.0, 2.0, 3.0, 4.0, 0.0, 7.0, 6.0]) == 3.0
 
 
 def test_keras_objective_retrains_each_runs_best_configuration_once_per_seed():
