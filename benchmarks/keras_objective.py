@@ -352,6 +352,9 @@ def main() -> None:
                         help="with --retrain: initialization seeds")
     parser.add_argument("--only-seeds", metavar="FIRST-LAST", default=None,
                         help="with --retrain: only the runs of these task seeds")
+    parser.add_argument("--only", default=None, metavar="TASKS/PEERS",
+                        help="with --retrain: only these tasks and optimizers, e.g. "
+                             "'mlp-digits,mlp-breast_cancer/vizier,optuna-tpe,kt-bo'")
     parser.add_argument("--pair", nargs=2, action="append", default=[],
                         metavar=("A@N", "B@M"),
                         help="with --retrain: seed by seed, A after N trials against B after M")
@@ -379,6 +382,10 @@ def main() -> None:
         if args.only_seeds:
             first, _, last = args.only_seeds.partition("-")
             runs = [r for r in runs if int(first) <= r["seed"] <= int(last or first)]
+        if args.only:
+            only_tasks, _, only_peers = args.only.partition("/")
+            runs = [r for r in runs if (not only_tasks or r["task"] in only_tasks.split(","))
+                    and (not only_peers or r["peer"] in only_peers.split(","))]
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         report = _common.in_process(retrain, runs,
                                     [int(n) for n in args.retrain_at.split(",")],
