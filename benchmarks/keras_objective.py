@@ -69,6 +69,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common
+import quality
 import tasks as task_defs
 
 
@@ -280,9 +281,17 @@ RETRAIN_COLUMNS = ["task", "optimizer", "runs", "observed best (median)", "retra
                    "retrained / observed - 1 (median)"]
 
 
+def print_retrained(rows: list[dict[str, Any]], pairs: list[list[str]]) -> None:
+    print(_common.table(RETRAIN_COLUMNS, retrain_rows(rows)))
+    for first, second in pairs:
+        print(_common.table(["task", "seeds", f"{first} lower", f"{second} lower"],
+                            retrain_pairs(rows, first, second)))
+
+
 def retrain_pairs(rows: list[dict[str, Any]], first: str, second: str) -> list[list[Any]]:
-    """Per task, seed by seed: on how many seeds ``first`` (``peer@trials``) retrains lower
-    than ``second``, higher, and the same; seeds where either is missing are left out."""
+    """Per task, seed by seed: the seeds both have, on how many ``first`` (``peer@trials``)
+    retrains lower than ``second`` and on how many higher (a tie counts in neither); seeds
+    where either is missing are left out."""
     def parse(spec: str) -> tuple[str, int]:
         peer, _, n = spec.rpartition("@")
         return peer, int(n)
@@ -351,6 +360,7 @@ def main() -> None:
     parser.add_argument("--retrain-seeds", default="1000,1001,1002",
                         help="with --retrain: initialization seeds")
     parser.add_argument("--only-seeds", metavar="FIRST-LAST", default=None,
+                        type=quality.seed_range,
                         help="with --retrain: only the runs of these task seeds")
     parser.add_argument("--only", default=None, metavar="TASKS/PEERS",
                         help="with --retrain: only these tasks and optimizers, e.g. "
@@ -369,10 +379,7 @@ def main() -> None:
         if args.table == "roughness":
             print(_common.table(ROUGHNESS_COLUMNS, roughness_rows(saved)))
         else:
-            print(_common.table(RETRAIN_COLUMNS, retrain_rows(saved["rows"])))
-            for first, second in args.pair:
-                print(_common.table(["task", "seeds", f"{first} lower", f"{second} lower"],
-                                    retrain_pairs(saved["rows"], first, second)))
+            print_retrained(saved["rows"], args.pair)
         return
     if args.retrain:
         runs = []
@@ -380,8 +387,8 @@ def main() -> None:
             with open(path) as f:
                 runs.extend(json.load(f)["runs"])
         if args.only_seeds:
-            first, _, last = args.only_seeds.partition("-")
-            runs = [r for r in runs if int(first) <= r["seed"] <= int(last or first)]
+            first, last = args.only_seeds
+            runs = [r for r in runs if first <= r["seed"] <= last]
         if args.only:
             only_tasks, _, only_peers = args.only.partition("/")
             runs = [r for r in runs if (not only_tasks or r["task"] in only_tasks.split(","))
@@ -392,10 +399,7 @@ def main() -> None:
                                     [int(s) for s in args.retrain_seeds.split(",")])
         report["sources"] = [os.path.basename(p) for p in args.retrain]
         _common.save(report, args.out or os.path.join(_common.RESULTS, "keras_retrained.json"))
-        print(_common.table(RETRAIN_COLUMNS, retrain_rows(report["rows"])))
-        for first, second in args.pair:
-            print(_common.table(["task", "seeds", f"{first} lower", f"{second} lower"],
-                                retrain_pairs(report["rows"], first, second)))
+        print_retrained(report["rows"], args.pair)
         return
     if args.roughness:
         with open(args.roughness) as f:
