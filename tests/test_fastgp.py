@@ -28,14 +28,6 @@ _SETUP = """
     problem.metric_information.append(
         vz.MetricInformation("obj", goal=vz.ObjectiveMetricGoal.MINIMIZE))
     rng = random.Random(0)
-    trials = []
-    for i in range(12):
-        params = {"a": rng.random(), "b": 10 ** rng.uniform(-3, 0), "c": rng.randint(1, 10),
-                  "d": rng.choice("xyz")}
-        trial = vz.Trial(parameters=params, id=i + 1)
-        value = (params["a"] - 0.3) ** 2 + (params["c"] - 4) ** 2 / 20 + (params["d"] != "y")
-        trial.complete(vz.Measurement(metrics={"obj": value}))
-        trials.append(trial)
 
     def completed(objective, count=30):
         # Trials at random points of the space, completed with objective(params).
@@ -47,6 +39,9 @@ _SETUP = """
             trial.complete(vz.Measurement(metrics={"obj": float(objective(params))}))
             made.append(trial)
         return made
+
+    trials = completed(lambda params: (params["a"] - 0.3) ** 2 + (params["c"] - 4) ** 2 / 20
+                       + (params["d"] != "y"), count=12)
 
     def fitted_model(settings, completed_trials):
         # The designer's ARD fit on completed_trials: the model and the data it was fitted to.
