@@ -114,13 +114,25 @@ def measure(configs: int, seed: int) -> dict[str, Any]:
     return report
 
 
+def load_runs(*paths: str) -> list[dict[str, Any]]:
+    """The runs of one or more ``quality.py`` JSON files, in order."""
+    runs: list[dict[str, Any]] = []
+    for path in paths:
+        with open(path) as f:
+            runs.extend(json.load(f)["runs"])
+    return runs
+
+
+def keras_runs_with_params(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs of Keras tasks that recorded each trial's parameters (since 2026-11-29)."""
+    keras_names = {task.name for task in task_defs.keras_tasks()}
+    return [run for run in runs if run["task"] in keras_names and "params" in run]
+
+
 def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The best trial of each Keras run (with ``params``) in ``runs``, split into its parts."""
-    keras_names = {task.name for task in task_defs.keras_tasks()}
     out: dict[str, Any] = {"machine": _common.machine(), "rows": []}
-    for run in runs:
-        if run["task"] not in keras_names or "params" not in run:
-            continue
+    for run in keras_runs_with_params(runs):
         i = min(range(len(run["values"])), key=lambda k: run["values"][k])
         task = task_defs.by_name(run["task"])
         assert isinstance(task, task_defs.KerasTask)
@@ -163,11 +175,8 @@ def neighbour(space: Any, values: dict[str, Any], radius: float, rng: random.Ran
 def best_configurations(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
     """Per (Keras task, seed): the lowest value among the runs with parameters, its
     configuration and where it came from."""
-    keras_names = {task.name for task in task_defs.keras_tasks()}
     best: dict[tuple[str, int], dict[str, Any]] = {}
-    for run in runs:
-        if run["task"] not in keras_names or "params" not in run:
-            continue
+    for run in keras_runs_with_params(runs):
         for value, params in zip(run["values"], run["params"], strict=True):
             key = (run["task"], run["seed"])
             if math.isfinite(value) and (key not in best or value < best[key]["recorded"]):
@@ -242,12 +251,9 @@ def retrain(runs: list[dict[str, Any]], at: list[int], seeds: list[int]) -> dict
     """Each Keras run's best configuration after each trial count of ``at`` trained again with
     every initialization seed of ``seeds`` (a configuration once per seed, however many runs
     or trial counts picked it)."""
-    keras_names = {task.name for task in task_defs.keras_tasks()}
     cache: dict[str, list[float]] = {}
     out: dict[str, Any] = {"machine": _common.machine(), "at": at, "seeds": seeds, "rows": []}
-    for run in runs:
-        if run["task"] not in keras_names or "params" not in run:
-            continue
+    for run in keras_runs_with_params(runs):
         task = task_defs.by_name(run["task"])
         for n in at:
             if len(run["values"]) < n:
@@ -372,6 +378,9 @@ def main() -> None:
                         help="print the table of --out's saved --roughness or --retrain "
                              "results again (no training)")
     args = parser.parse_args()
+    # Every mode that trains does so in a fresh process, with TensorFlow, as quality.py's Keras
+    # tasks train (the backend is chosen at Keras's first import).
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if args.table:
         default = {"roughness": "keras_roughness.json", "retrain": "keras_retrained.json"}
         with open(args.out or os.path.join(_common.RESULTS, default[args.table])) as f:
@@ -382,10 +391,7 @@ def main() -> None:
             print_retrained(saved["rows"], args.pair)
         return
     if args.retrain:
-        runs = []
-        for path in args.retrain:
-            with open(path) as f:
-                runs.extend(json.load(f)["runs"])
+        runs = load_runs(*args.retrain)
         if args.only_seeds:
             first, last = args.only_seeds
             runs = [r for r in runs if first <= r["seed"] <= last]
@@ -393,7 +399,6 @@ def main() -> None:
             only_tasks, _, only_peers = args.only.partition("/")
             runs = [r for r in runs if (not only_tasks or r["task"] in only_tasks.split(","))
                     and (not only_peers or r["peer"] in only_peers.split(","))]
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         report = _common.in_process(retrain, runs,
                                     [int(n) for n in args.retrain_at.split(",")],
                                     [int(s) for s in args.retrain_seeds.split(",")])
@@ -402,9 +407,7 @@ def main() -> None:
         print_retrained(report["rows"], args.pair)
         return
     if args.roughness:
-        with open(args.roughness) as f:
-            runs = json.load(f)["runs"]
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        runs = load_runs(args.roughness)
         radii = [float(r) for r in args.radii.split(",")]
         report = _common.in_process(roughness, runs, radii, args.neighbours)
         report["source"] = os.path.basename(args.roughness)
@@ -413,8 +416,7 @@ def main() -> None:
         print(_common.table(ROUGHNESS_COLUMNS, roughness_rows(report)))
         return
     if args.saturation:
-        with open(args.saturation) as f:
-            runs = json.load(f)["runs"]
+        runs = load_runs(args.saturation)
         bounds = {task.name: perfect_bound(len(task_defs.load(task.dataset)[3]))
                   for task in task_defs.keras_tasks()}
         print(_common.table(["task", "optimizer", "runs", f"best @{args.at} perfect",
@@ -422,9 +424,7 @@ def main() -> None:
                             saturation_rows(runs, bounds, args.at)))
         return
     if args.best_of:
-        with open(args.best_of) as f:
-            runs = json.load(f)["runs"]
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        runs = load_runs(args.best_of)
         report = _common.in_process(best_of, runs)
         report["source"] = os.path.basename(args.best_of)
         _common.save(report, args.out or os.path.join(_common.RESULTS,
@@ -433,9 +433,6 @@ def main() -> None:
                              "penalty share", "reproduced"], best_of_rows(report["rows"])))
         return
     args.out = args.out or os.path.join(_common.RESULTS, "keras_objective.json")
-    # TensorFlow, as quality.py's Keras tasks train (a fresh process: the backend is chosen
-    # at Keras's first import).
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     report = _common.in_process(measure, 8 if args.quick else args.configs, args.seed)
     _common.save(report, args.out)
     rows = []
