@@ -253,36 +253,50 @@ def repeats(first_path: str, second_path: str) -> dict[str, dict[str, Any]]:
 
 
 def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: int = 10_000,
-                 ours: str = "vizier") -> dict[str, dict[str, float]]:
+                 ours: str = "vizier", draws: list[str] | None = None
+                 ) -> dict[str, dict[str, Any]]:
     """How firmly the first target's verdict stands, per task: over ``resamples`` bootstrap
     resamples of the seeds both ran (paired: a seed fixes the task instance for both), the share
     in which ``ours``' median best at trial ``at`` is at or below ``peer``'s median best at its
     last trial (the target compares Vizier at 30 with TPE at 50). Near 0 or 1 the verdict would
-    stand with other seeds; near one half it is a coin toss. Also, per task, on how many seeds
-    ``ours`` at ``at`` was at or below ``peer``'s last on the same seed."""
+    stand with other seeds; near one half it is a coin toss. Also, per task, on how many runs
+    ``ours`` at ``at`` was at or below ``peer``'s last on the same seed.
+
+    ``draws``: files with other runs of ``ours`` on the same seeds (an unseeded optimizer run
+    again). Their runs are pooled with ``path``'s: a resampled seed brings all its draws, and
+    the median is over them all; a seed counts only where every file has it. ``peer``'s runs
+    are read from ``path`` alone."""
     import numpy as np
 
-    mine, theirs = _bests(path, ours, at), _bests(path, peer, None)
+    files = [path, *(draws or [])]
+    mine = [_bests(f, ours, at) for f in files]
+    theirs = _bests(path, peer, None)
     rng = np.random.default_rng(0)
-    out: dict[str, dict[str, float]] = {}
-    for task in dict.fromkeys(t for t, _ in mine):
-        seeds = sorted(s for t, s in mine if t == task and (t, s) in theirs)
+    out: dict[str, dict[str, Any]] = {}
+    for task in dict.fromkeys(t for t, _ in mine[0]):
+        seeds = sorted(s for t, s in mine[0]
+                       if t == task and (t, s) in theirs and all((t, s) in m for m in mine))
         if not seeds:
             continue
-        a = np.array([mine[task, s] for s in seeds])
+        a = np.array([[m[task, s] for m in mine] for s in seeds])  # seeds x draws
         b = np.array([theirs[task, s] for s in seeds])
         pick = rng.integers(0, len(seeds), size=(resamples, len(seeds)))
-        share = float(np.mean(np.median(a[pick], axis=1) <= np.median(b[pick], axis=1)))
-        # Seed by seed, the comparison the medians summarise: ours at ``at`` at or under the
+        pooled = a[pick].reshape(resamples, -1)
+        share = float(np.mean(np.median(pooled, axis=1) <= np.median(b[pick], axis=1)))
+        # Run by run, the comparison the medians summarise: ours at ``at`` at or under the
         # peer's last on the same task instance.
-        out[task] = {"seeds": len(seeds), f"{ours}_median_at_{at}": float(np.median(a)),
+        out[task] = {"seeds": len(seeds), "draws": len(files),
+                     f"{ours}_median_at_{at}": float(np.median(a)),
+                     f"{ours}_median_at_{at}_per_draw": [float(v) for v in np.median(a, axis=0)],
                      f"{peer}_median_at_last": float(np.median(b)), "share": share,
-                     "seeds_reaching": int(np.sum(a <= b))}
+                     "runs_reaching": int(np.sum(a <= b[:, None]))}
     print(_common.table(
-        ["task", "seeds", f"{ours} median @{at}", f"{peer} median @last",
-         "share of resamples reaching", "seeds reaching"],
-        [[t, e["seeds"], e[f"{ours}_median_at_{at}"], e[f"{peer}_median_at_last"], e["share"],
-          e["seeds_reaching"]] for t, e in out.items()]))
+        ["task", "seeds", "draws", f"{ours} median @{at} per draw", f"{ours} median @{at}",
+         f"{peer} median @last", "share of resamples reaching", "runs reaching"],
+        [[t, e["seeds"], e["draws"],
+          " / ".join(f"{v:.3g}" for v in e[f"{ours}_median_at_{at}_per_draw"]),
+          e[f"{ours}_median_at_{at}"], e[f"{peer}_median_at_last"], e["share"],
+          e["runs_reaching"]] for t, e in out.items()]))
     return out
 
 
@@ -328,6 +342,9 @@ def main() -> None:
     parser.add_argument("--reach-chance", metavar="JSON",
                         help="run nothing: per task, the share of bootstrap resamples of the "
                              "seeds in which Vizier at --at reaches TPE's last-trial median")
+    parser.add_argument("--draws", nargs="+", metavar="JSON",
+                        help="with --reach-chance: other runs of Vizier on the same seeds, "
+                             "pooled with JSON's (TPE's runs are read from JSON)")
     parser.add_argument("--repeats", nargs=2, metavar=("FIRST", "SECOND"),
                         help="run nothing: which runs of the same task, peer and seed in "
                              "SECOND repeat FIRST's values over the trials both ran")
@@ -336,7 +353,7 @@ def main() -> None:
         repeats(*args.repeats)
         return
     if args.reach_chance:
-        reach_chance(args.reach_chance, at=args.at)
+        reach_chance(args.reach_chance, at=args.at, draws=args.draws)
         return
     if args.compare:
         compare(*args.compare, args.at)

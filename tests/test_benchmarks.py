@@ -159,10 +159,23 @@ def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_pe
     out = quality.reach_chance(str(path), at=2, resamples=2000)
     assert out["a"]["share"] == 1.0 and out["b"]["share"] == 0.0
     assert out["c"]["seeds"] == 6 and 0.2 < out["c"]["share"] < 0.8
-    assert [out[t]["seeds_reaching"] for t in "abc"] == [6, 0, 3]
+    assert [out[t]["runs_reaching"] for t in "abc"] == [6, 0, 3]
     assert out["a"]["vizier_median_at_2"] == 1.0 and out["a"]["optuna-tpe_median_at_last"] == 2.0
     # At trial 3 Vizier's 0.0 on a; a run shorter than 3 is read at its last.
     assert quality.reach_chance(str(path), at=3, resamples=100)["b"]["share"] == 0.0
+
+    # A second draw of Vizier on c: below TPE on seeds 3-5 too, above on 0-1; seed 2 missing,
+    # so it leaves the pooled reading. TPE is read from the first file only.
+    draw = tmp_path / "draw.json"
+    draw.write_text(json.dumps({"runs": [
+        *(_run("c", "vizier", s, [9.0, 3.0 if s < 2 else 1.0]) for s in (0, 1, 3, 4, 5)),
+        _run("c", "optuna-tpe", 0, [0.0])]}))
+    pooled = quality.reach_chance(str(path), at=2, resamples=2000, draws=[str(draw)])
+    assert "a" not in pooled and pooled["c"]["seeds"] == 5 and pooled["c"]["draws"] == 2
+    assert pooled["c"]["vizier_median_at_2_per_draw"] == [3.0, 1.0]
+    assert pooled["c"]["runs_reaching"] == 2 + 3  # first draw: seeds 0, 1; second: 3, 4, 5
+    assert pooled["c"]["vizier_median_at_2"] == 2.0  # five 1.0s and five 3.0s
+    assert pooled["c"]["share"] > out["c"]["share"]
 
 
 def test_repeats_finds_the_runs_whose_values_start_the_same(tmp_path):
