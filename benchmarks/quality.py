@@ -253,14 +253,15 @@ def repeats(first_path: str, second_path: str) -> dict[str, dict[str, Any]]:
 
 
 def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: int = 10_000,
-                 ours: str = "vizier", draws: list[str] | None = None
-                 ) -> dict[str, dict[str, Any]]:
-    """How firmly the first target's verdict stands, per task: over ``resamples`` bootstrap
+                 ours: str = "vizier", draws: list[str] | None = None,
+                 peer_at: int | None = None) -> dict[str, dict[str, Any]]:
+    """How firmly a quality target's verdict stands, per task: over ``resamples`` bootstrap
     resamples of the seeds both ran (paired: a seed fixes the task instance for both), the share
     in which ``ours``' median best at trial ``at`` is at or below ``peer``'s median best at its
-    last trial (the target compares Vizier at 30 with TPE at 50). Near 0 or 1 the verdict would
-    stand with other seeds; near one half it is a coin toss. Also, per task, on how many runs
-    ``ours`` at ``at`` was at or below ``peer``'s last on the same seed.
+    last trial, or at ``peer_at`` (the first target compares Vizier at 30 with TPE at 50, the
+    second with KerasTuner BO at 30). Near 0 or 1 the verdict would stand with other seeds;
+    near one half it is a coin toss. Also, per task, on how many runs
+    ``ours`` at ``at`` was at or below ``peer``'s on the same seed.
 
     ``draws``: files with other runs of ``ours`` on the same seeds (an unseeded optimizer run
     again). Their runs are pooled with ``path``'s: a resampled seed brings all its draws, and
@@ -270,7 +271,8 @@ def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: i
 
     files = [path, *(draws or [])]
     mine = [_bests(f, ours, at) for f in files]
-    theirs = _bests(path, peer, None)
+    theirs = _bests(path, peer, peer_at)
+    peer_label = f"at_{peer_at}" if peer_at else "at_last"
     rng = np.random.default_rng(0)
     out: dict[str, dict[str, Any]] = {}
     for task in dict.fromkeys(t for t, _ in mine[0]):
@@ -284,18 +286,18 @@ def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: i
         pooled = a[pick].reshape(resamples, -1)
         share = float(np.mean(np.median(pooled, axis=1) <= np.median(b[pick], axis=1)))
         # Run by run, the comparison the medians summarise: ours at ``at`` at or under the
-        # peer's last on the same task instance.
+        # peer's best on the same task instance.
         out[task] = {"seeds": len(seeds), "draws": len(files),
                      f"{ours}_median_at_{at}": float(np.median(a)),
                      f"{ours}_median_at_{at}_per_draw": [float(v) for v in np.median(a, axis=0)],
-                     f"{peer}_median_at_last": float(np.median(b)), "share": share,
+                     f"{peer}_median_{peer_label}": float(np.median(b)), "share": share,
                      "runs_reaching": int(np.sum(a <= b[:, None]))}
     print(_common.table(
         ["task", "seeds", "draws", f"{ours} median @{at} per draw", f"{ours} median @{at}",
-         f"{peer} median @last", "share of resamples reaching", "runs reaching"],
+         f"{peer} median @{peer_label[3:]}", "share of resamples reaching", "runs reaching"],
         [[t, e["seeds"], e["draws"],
           " / ".join(f"{v:.3g}" for v in e[f"{ours}_median_at_{at}_per_draw"]),
-          e[f"{ours}_median_at_{at}"], e[f"{peer}_median_at_last"], e["share"],
+          e[f"{ours}_median_at_{at}"], e[f"{peer}_median_{peer_label}"], e["share"],
           e["runs_reaching"]] for t, e in out.items()]))
     return out
 
@@ -342,6 +344,9 @@ def main() -> None:
     parser.add_argument("--reach-chance", metavar="JSON",
                         help="run nothing: per task, the share of bootstrap resamples of the "
                              "seeds in which Vizier at --at reaches TPE's last-trial median")
+    parser.add_argument("--against", default="optuna-tpe", metavar="PEER[@N]",
+                        help="with --reach-chance: the peer, and the trial it is read at "
+                             "(default its last), e.g. kt-bo@30")
     parser.add_argument("--draws", nargs="+", metavar="JSON",
                         help="with --reach-chance: other runs of Vizier on the same seeds, "
                              "pooled with JSON's (TPE's runs are read from JSON)")
@@ -353,7 +358,12 @@ def main() -> None:
         repeats(*args.repeats)
         return
     if args.reach_chance:
-        reach_chance(args.reach_chance, at=args.at, draws=args.draws)
+        peer, _, peer_at = args.against.partition("@")
+        if peer_at and not peer_at.isdigit():
+            parser.error(f"--against must be PEER or PEER@N with N a trial count; "
+                         f"got {args.against!r}")
+        reach_chance(args.reach_chance, peer=peer, at=args.at, draws=args.draws,
+                     peer_at=int(peer_at) if peer_at else None)
         return
     if args.compare:
         compare(*args.compare, args.at)

@@ -176,6 +176,9 @@ def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_pe
     assert pooled["c"]["runs_reaching"] == 2 + 3  # first draw: seeds 0, 1; second: 3, 4, 5
     assert pooled["c"]["vizier_median_at_2"] == 2.0  # five 1.0s and five 3.0s
     assert pooled["c"]["share"] > out["c"]["share"]
+    # The peer read at trial 1 (9.0 on c) instead of its last (2.0).
+    early = quality.reach_chance(str(path), at=2, resamples=100, peer_at=1)
+    assert early["c"]["optuna-tpe_median_at_1"] == 9.0 and early["c"]["share"] == 1.0
 
 
 def test_repeats_finds_the_runs_whose_values_start_the_same(tmp_path):
