@@ -359,8 +359,8 @@ def main() -> None:
         return
     if args.reach_chance:
         peer, _, peer_at = args.against.partition("@")
-        if peer_at and not peer_at.isdigit():
-            parser.error(f"--against must be PEER or PEER@N with N a trial count; "
+        if peer_at and not (peer_at.isdigit() and int(peer_at) >= 1):
+            parser.error(f"--against must be PEER or PEER@N with N a trial count (1 or more); "
                          f"got {args.against!r}")
         reach_chance(args.reach_chance, peer=peer, at=args.at, draws=args.draws,
                      peer_at=int(peer_at) if peer_at else None)

@@ -164,8 +164,9 @@ def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_pe
     # At trial 3 Vizier's 0.0 on a; a run shorter than 3 is read at its last.
     assert quality.reach_chance(str(path), at=3, resamples=100)["b"]["share"] == 0.0
 
-    # A second draw of Vizier on c: below TPE on seeds 3-5 too, above on 0-1; seed 2 missing,
-    # so it leaves the pooled reading. TPE is read from the first file only.
+    # A second draw of Vizier on c: below TPE on seeds 3-5 (where the first draw was above),
+    # above on 0-1; seed 2 missing, so it leaves the pooled reading. TPE is read from the first
+    # file only: the draw's TPE run is ignored.
     draw = tmp_path / "draw.json"
     draw.write_text(json.dumps({"runs": [
         *(_run("c", "vizier", s, [9.0, 3.0 if s < 2 else 1.0]) for s in (0, 1, 3, 4, 5)),
