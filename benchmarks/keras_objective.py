@@ -114,15 +114,6 @@ def measure(configs: int, seed: int) -> dict[str, Any]:
     return report
 
 
-def load_runs(*paths: str) -> list[dict[str, Any]]:
-    """The runs of one or more ``quality.py`` JSON files, in order."""
-    runs: list[dict[str, Any]] = []
-    for path in paths:
-        with open(path) as f:
-            runs.extend(json.load(f)["runs"])
-    return runs
-
-
 def keras_runs_with_params(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The runs of Keras tasks that recorded each trial's parameters (since 2026-11-29)."""
     keras_names = {task.name for task in task_defs.keras_tasks()}
@@ -391,7 +382,7 @@ def main() -> None:
             print_retrained(saved["rows"], args.pair)
         return
     if args.retrain:
-        runs = load_runs(*args.retrain)
+        runs = quality.load_runs(*args.retrain)
         if args.only_seeds:
             first, last = args.only_seeds
             runs = [r for r in runs if first <= r["seed"] <= last]
@@ -407,7 +398,7 @@ def main() -> None:
         print_retrained(report["rows"], args.pair)
         return
     if args.roughness:
-        runs = load_runs(args.roughness)
+        runs = quality.load_runs(args.roughness)
         radii = [float(r) for r in args.radii.split(",")]
         report = _common.in_process(roughness, runs, radii, args.neighbours)
         report["source"] = os.path.basename(args.roughness)
@@ -416,7 +407,7 @@ def main() -> None:
         print(_common.table(ROUGHNESS_COLUMNS, roughness_rows(report)))
         return
     if args.saturation:
-        runs = load_runs(args.saturation)
+        runs = quality.load_runs(args.saturation)
         bounds = {task.name: perfect_bound(len(task_defs.load(task.dataset)[3]))
                   for task in task_defs.keras_tasks()}
         print(_common.table(["task", "optimizer", "runs", f"best @{args.at} perfect",
@@ -424,7 +415,7 @@ def main() -> None:
                             saturation_rows(runs, bounds, args.at)))
         return
     if args.best_of:
-        runs = load_runs(args.best_of)
+        runs = quality.load_runs(args.best_of)
         report = _common.in_process(best_of, runs)
         report["source"] = os.path.basename(args.best_of)
         _common.save(report, args.out or os.path.join(_common.RESULTS,

@@ -182,11 +182,19 @@ def combine(paths: list[str], out: str, at: int,
     print_summary(report["summary"])
 
 
-def _bests(path: str, peer: str, at: int | None) -> dict[tuple[str, int], float]:
+def load_runs(*paths: str) -> list[dict[str, Any]]:
+    """The runs of one or more result files, in order."""
+    runs: list[dict[str, Any]] = []
+    for path in paths:
+        with open(path) as f:
+            runs.extend(json.load(f)["runs"])
+    return runs
+
+
+def _bests(runs: list[dict[str, Any]], peer: str, at: int | None
+           ) -> dict[tuple[str, int], float]:
     """``peer``'s best at trial ``at`` (or its last, for a shorter run or ``at`` None) by
     (task, seed)."""
-    with open(path) as f:
-        runs = json.load(f)["runs"]
     return {(r["task"], r["seed"]): r["curve"][min(at or len(r["curve"]), len(r["curve"])) - 1]
             for r in runs if r["peer"] == peer}
 
@@ -212,14 +220,16 @@ def compare(before_path: str, after_path: str, at: int, peer: str = "vizier"
             ) -> dict[str, tuple[int, int]]:
     """Seed by seed, how often ``peer``'s best at trial ``at`` in the second file beat (was
     lower than) the same task and seed in the first, and how often it lost: per task and all."""
-    return _count(_bests(after_path, peer, at), _bests(before_path, peer, at))
+    return _count(_bests(load_runs(after_path), peer, at),
+                  _bests(load_runs(before_path), peer, at))
 
 
 def head_to_head(path: str, other: str, at: int, peer: str = "vizier"
                  ) -> dict[str, tuple[int, int]]:
     """Seed by seed within one file, how often ``peer``'s best at trial ``at`` beat (was lower
     than) ``other``'s on the same task and seed, and how often it lost: per task and all."""
-    return _count(_bests(path, peer, at), _bests(path, other, at))
+    runs = load_runs(path)
+    return _count(_bests(runs, peer, at), _bests(runs, other, at))
 
 
 def repeats(first_path: str, second_path: str) -> dict[str, dict[str, Any]]:
@@ -228,8 +238,7 @@ def repeats(first_path: str, second_path: str) -> dict[str, dict[str, Any]]:
     when it starts with it). Per peer: runs compared, runs repeated, and for the others the
     task, seed and first trial that differs."""
     def values_by_run(path: str) -> dict[tuple[str, str, int], list[float]]:
-        with open(path) as f:
-            return {(r["task"], r["peer"], r["seed"]): r["values"] for r in json.load(f)["runs"]}
+        return {(r["task"], r["peer"], r["seed"]): r["values"] for r in load_runs(path)}
 
     first, second = values_by_run(first_path), values_by_run(second_path)
     out: dict[str, dict[str, Any]] = {}
@@ -269,9 +278,9 @@ def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: i
     are read from ``path`` alone."""
     import numpy as np
 
-    files = [path, *(draws or [])]
-    mine = [_bests(f, ours, at) for f in files]
-    theirs = _bests(path, peer, peer_at)
+    files = [load_runs(f) for f in [path, *(draws or [])]]
+    mine = [_bests(runs, ours, at) for runs in files]
+    theirs = _bests(files[0], peer, peer_at)
     peer_label = f"at_{peer_at}" if peer_at else "at_last"
     rng = np.random.default_rng(0)
     out: dict[str, dict[str, Any]] = {}
