@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import multiprocessing as mp
@@ -80,6 +81,25 @@ def percentile(xs: Sequence[float], q: float) -> float:
 
 def median(xs: Sequence[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
+
+
+def peer_at(spec: str, *, trials_required: bool = False) -> tuple[str, int | None]:
+    """A peer read at a trial, as the scripts' options write it: ``PEER@N`` gives (PEER, N),
+    ``PEER`` gives (PEER, None) (its last trial) unless ``trials_required``. N is a trial count,
+    1 or more; anything else is an :class:`argparse.ArgumentTypeError` naming the value."""
+    peer, sep, trials = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    if not peer or ((sep or trials_required) and not (trials.isdigit() and int(trials) >= 1)):
+        form = "PEER@N" if trials_required else "PEER or PEER@N"
+        raise argparse.ArgumentTypeError(
+            f"expected {form} with N a trial count (1 or more); got {spec!r}")
+    return peer, int(trials) if sep else None
+
+
+def peer_at_trial(spec: str) -> tuple[str, int]:
+    """:func:`peer_at` with the trial required: ``PEER@N`` as (PEER, N)."""
+    peer, trials = peer_at(spec, trials_required=True)
+    assert trials is not None
+    return peer, trials
 
 
 def in_processes(target: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int

@@ -278,29 +278,26 @@ RETRAIN_COLUMNS = ["task", "optimizer", "runs", "observed best (median)", "retra
                    "retrained / observed - 1 (median)"]
 
 
-def print_retrained(rows: list[dict[str, Any]], pairs: list[list[str]]) -> None:
+def print_retrained(rows: list[dict[str, Any]], pairs: list[list[tuple[str, int]]]) -> None:
     print(_common.table(RETRAIN_COLUMNS, retrain_rows(rows)))
     for first, second in pairs:
-        print(_common.table(["task", "seeds", f"{first} lower", f"{second} lower"],
+        print(_common.table(["task", "seeds", f"{first[0]}@{first[1]} lower",
+                             f"{second[0]}@{second[1]} lower"],
                             retrain_pairs(rows, first, second)))
 
 
-def retrain_pairs(rows: list[dict[str, Any]], first: str, second: str) -> list[list[Any]]:
-    """Per task, seed by seed: the seeds both have, on how many ``first`` (``peer@trials``)
+def retrain_pairs(rows: list[dict[str, Any]], first: tuple[str, int], second: tuple[str, int]
+                  ) -> list[list[Any]]:
+    """Per task, seed by seed: the seeds both have, on how many ``first`` (peer, trials)
     retrains lower than ``second`` and on how many higher (a tie counts in neither); seeds
     where either is missing are left out."""
-    def parse(spec: str) -> tuple[str, int]:
-        peer, _, n = spec.rpartition("@")
-        return peer, int(n)
-
-    a, b = parse(first), parse(second)
     found: dict[tuple[str, str, int], dict[int, float]] = {}
     for r in rows:
         found.setdefault((r["task"], r["peer"], r["at"]), {})[r["seed"]] = statistics.fmean(
             r["retrained"])
     out = []
     for task in sorted({r["task"] for r in rows}):
-        mine, theirs = found.get((task, *a), {}), found.get((task, *b), {})
+        mine, theirs = found.get((task, *first), {}), found.get((task, *second), {})
         both = sorted(set(mine) & set(theirs))
         out.append([task, len(both), sum(mine[s] < theirs[s] for s in both),
                     sum(mine[s] > theirs[s] for s in both)])
@@ -363,7 +360,7 @@ def main() -> None:
                         help="with --retrain: only these tasks and optimizers, e.g. "
                              "'mlp-digits,mlp-breast_cancer/vizier,optuna-tpe,kt-bo'")
     parser.add_argument("--pair", nargs=2, action="append", default=[],
-                        metavar=("A@N", "B@M"),
+                        metavar=("A@N", "B@M"), type=_common.peer_at_trial,
                         help="with --retrain: seed by seed, A after N trials against B after M")
     parser.add_argument("--table", choices=["roughness", "retrain"],
                         help="print the table of --out's saved --roughness or --retrain "

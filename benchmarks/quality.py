@@ -354,6 +354,7 @@ def main() -> None:
                         help="run nothing: per task, the share of bootstrap resamples of the "
                              "seeds in which Vizier at --at reaches TPE's last-trial median")
     parser.add_argument("--against", default="optuna-tpe", metavar="PEER[@N]",
+                        type=_common.peer_at,
                         help="with --reach-chance: the peer, and the trial it is read at "
                              "(default its last), e.g. kt-bo@30")
     parser.add_argument("--draws", nargs="+", metavar="JSON",
@@ -367,12 +368,8 @@ def main() -> None:
         repeats(*args.repeats)
         return
     if args.reach_chance:
-        peer, _, peer_at = args.against.partition("@")
-        if peer_at and not (peer_at.isdigit() and int(peer_at) >= 1):
-            parser.error(f"--against must be PEER or PEER@N with N a trial count (1 or more); "
-                         f"got {args.against!r}")
-        reach_chance(args.reach_chance, peer=peer, at=args.at, draws=args.draws,
-                     peer_at=int(peer_at) if peer_at else None)
+        peer, peer_at = args.against
+        reach_chance(args.reach_chance, peer=peer, at=args.at, draws=args.draws, peer_at=peer_at)
         return
     if args.compare:
         compare(*args.compare, args.at)

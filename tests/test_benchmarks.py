@@ -182,6 +182,19 @@ def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_pe
     assert early["c"]["optuna-tpe_median_at_1"] == 9.0 and early["c"]["share"] == 1.0
 
 
+def test_peer_at_reads_the_options_that_name_a_peer_and_its_trial():
+    import _common
+
+    assert _common.peer_at("kt-bo@30") == ("kt-bo", 30)
+    assert _common.peer_at("optuna-tpe") == ("optuna-tpe", None)
+    assert _common.peer_at_trial("vizier@30") == ("vizier", 30)
+    for bad in ("kt-bo@", "kt-bo@0", "kt-bo@x", "kt-bo@-3", "@30", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="trial count"):
+            _common.peer_at(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match=r"PEER@N with .*'vizier'"):
+        _common.peer_at_trial("vizier")
+
+
 def test_repeats_finds_the_runs_whose_values_start_the_same(tmp_path):
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     first.write_text(json.dumps({"runs": [_run("a", "kt-bo", 0, [5.0, 4.0, 3.0]),
@@ -490,8 +503,8 @@ def test_keras_objective_reads_retrained_losses_and_pairs_them_seed_by_seed():
     assert v[3] == pytest.approx(0.2) and v[4] == pytest.approx(0.2)  # means 0.13, 0.2, 0.6
     assert v[5] == pytest.approx(0.3)  # 0.13/0.1 - 1, 0, 1
     assert p[3] == pytest.approx(0.1) and p[4] == pytest.approx(0.1) and p[5] == 0.0
-    assert keras_objective.retrain_pairs(rows, "v@30", "p@50") == [["t", 2, 1, 1]]
-    assert keras_objective.retrain_pairs(rows, "v@30", "p@30") == [["t", 0, 0, 0]]
+    assert keras_objective.retrain_pairs(rows, ("v", 30), ("p", 50)) == [["t", 2, 1, 1]]
+    assert keras_objective.retrain_pairs(rows, ("v", 30), ("p", 30)) == [["t", 0, 0, 0]]
 
 
 def test_keras_tuner_peers_repeat_their_runs_for_task_seed_zero_too():
