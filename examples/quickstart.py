@@ -1,6 +1,6 @@
 """Quickstart: tune an MLP on sklearn's digits with Vizier, on the embedded service.
 
-    pip install ".[tensorflow-cpu,local]" && python examples/quickstart.py
+    pip install ".[tensorflow-cpu,local,examples]" && python examples/quickstart.py
 
 No Google account, no network: with project_id=None the tuner starts a local Vizier server
 (Open Source Vizier's algorithms; the default is GP-UCB-PE) whose database lives in

@@ -1,6 +1,6 @@
 """The quickstart on Google Vertex AI Vizier: the same model, a project and a region.
 
-    pip install ".[tensorflow]"
+    pip install ".[tensorflow,examples]"
     gcloud auth application-default login   # or GOOGLE_APPLICATION_CREDENTIALS
     python examples/vertex_ai.py --project my-project --region us-central1
 
