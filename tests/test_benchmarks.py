@@ -75,6 +75,14 @@ def test_targets_count_tasks_where_vizier_reaches_tpe_and_is_not_worse_than_kt_b
     assert targets["reach_tpe_met"] is False
     assert targets["not_worse_than_kt_bo_at_3"] == "1 of 2"
     assert targets["not_worse_than_kt_bo_met"] is False
+    assert "tasks_without_optuna-tpe" not in targets
+    # Task c has Vizier's runs and no peer's: neither target can be read over all tasks, even
+    # though Vizier reaches TPE on every task that has TPE (a count of 1 of 1 would say "met").
+    runs = [r for r in runs if r["task"] == "a"] + [_run("c", "vizier", 0, [1, 1, 1])]
+    targets = quality.summarize(runs, trials=6, at=3)["targets"]
+    assert targets["reach_tpe_6_trial_median_within_3"] == "1 of 1"
+    assert targets["reach_tpe_met"] is None and targets["not_worse_than_kt_bo_met"] is None
+    assert targets["tasks_without_optuna-tpe"] == ["c"] == targets["tasks_without_kt-bo"]
 
 
 def test_combine_lets_a_later_file_replace_a_run_and_dates_the_span(tmp_path):
