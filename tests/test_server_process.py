@@ -256,3 +256,38 @@ def test_embedded_start_refuses_bad_paths_and_reports_a_failed_start(tmp_path):
     with pytest.raises(errors.TransportError, match="did not start") as info:
         start_local_server(bogus, timeout=120)
     assert "database" in str(info.value).lower()
+
+
+def test_embedded_start_without_the_local_extra_says_which_extra_before_starting(tmp_path):
+    # The light install: OSS Vizier and JAX cannot be imported. Hidden here by an import hook
+    # in a fresh process; the tuner's path (connect with no project) must end in the error
+    # naming [local], with no server process started and no database made.
+    script = textwrap.dedent(f"""
+        import sys
+
+        class Hide:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("jax", "vizier"):
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+                return None
+
+        sys.meta_path.insert(0, Hide())
+        from vizier_keras import errors
+        from vizier_keras.connect import connect
+        try:
+            connect(None, None, directory={str(tmp_path / "runs")!r}, environ={{}})
+        except errors.MissingExtraError as e:
+            assert isinstance(e, ImportError) and e.extra == "local", e
+            assert e.missing == ["vizier", "jax"], e.missing
+            print(e)
+        else:
+            raise AssertionError("connected without the [local] extra")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "needs the [local] extra" in out.stdout
+    assert "pip install 'vizier-keras[local]'" in out.stdout
+    assert "no module 'vizier', 'jax'" in out.stdout
+    runs = tmp_path / "runs"
+    assert not list(runs.glob("*.db")) and not list(runs.glob("*.log")), list(runs.iterdir())

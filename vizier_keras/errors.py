@@ -11,6 +11,8 @@ Everything this package raises on purpose is a :class:`VizierError`:
   connection broke; :class:`RequestTimeoutError` when it did not answer in time.
 * :class:`OperationTimeoutError`: a long-running operation was not done by its deadline.
 * :class:`ProtocolError`: the service answered something that does not follow the v1 contract.
+* :class:`MissingExtraError` (an ``ImportError``): a feature needs an extra that is not
+  installed (the embedded service needs ``[local]``); raised before anything is started.
 
 Example::
 
@@ -22,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "FailedPreconditionError",
     "InternalError",
     "InvalidArgumentError",
+    "MissingExtraError",
     "NotFoundError",
     "OperationTimeoutError",
     "OutOfRangeError",
@@ -70,6 +74,24 @@ class ValidationError(VizierError, ValueError):
         self.value = value
         self.reason = reason
         super().__init__(f"{field}={value!r}: {reason}")
+
+
+class MissingExtraError(VizierError, ImportError):
+    """A feature needs an optional extra of the package that is not installed here.
+
+    Attributes:
+        extra: The extra, e.g. ``"local"``.
+        missing: The top-level modules of it that cannot be imported.
+    """
+
+    def __init__(self, feature: str, extra: str, missing: list[str], instead: str = "") -> None:
+        self.extra = extra
+        self.missing = list(missing)
+        names = ", ".join(repr(m) for m in self.missing)
+        super().__init__(f"{feature} needs the [{extra}] extra, which is not installed in this "
+                         f"Python ({sys.executable}: no module {names}): "
+                         f"pip install 'vizier-keras[{extra}]'" + (f"; {instead}" if instead
+                                                                    else ""))
 
 
 class ProtocolError(VizierError):

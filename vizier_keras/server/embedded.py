@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizier_keras.errors import TransportError, ValidationError
+from vizier_keras.errors import MissingExtraError, TransportError, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ def start_local_server(database: str | os.PathLike[str], *, timeout: float = 180
 
     Raises:
         ValidationError: ``database`` cannot be a file.
+        MissingExtraError: A new server is needed and this Python lacks the ``[local]`` extra
+            (checked before a process is started).
         TransportError: The server did not start; its log's end is in the message.
     """
     path = os.path.abspath(os.fspath(database))
@@ -162,8 +165,31 @@ def start_local_server(database: str | os.PathLike[str], *, timeout: float = 180
         return _spawn(path, timeout, env, compilation_cache)
 
 
+# What the server process imports that the light install (no [local] extra) does not have.
+SERVER_MODULES = ("vizier", "jax", "sqlalchemy")
+
+
+def _check_local_extra() -> None:
+    """Raise :class:`MissingExtraError` where the server, run by this same Python, could not
+    import its algorithms: a clear error now instead of a server that dies on start."""
+    missing = []
+    for module in SERVER_MODULES:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(module)
+    if missing:
+        raise MissingExtraError(
+            "the embedded Vizier service", "local", missing,
+            "or give project_id (Vertex AI Vizier) or an endpoint (VIZIER_ENDPOINT) of a Vizier "
+            "server that runs elsewhere")
+
+
 def _spawn(database: str, timeout: float, env: dict[str, str] | None,
            compilation_cache: str | None) -> LocalServer:
+    _check_local_extra()
     log_file = database + ".server.log"
     ready = os.path.join(tempfile.mkdtemp(prefix="vizier-keras-"), "ready.json")
     child_env = dict(os.environ)
