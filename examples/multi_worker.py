@@ -62,6 +62,8 @@ def main() -> None:
           f"{len({t.get('clientId', '').split('#')[0] for t in trials})} workers; "
           f"exit codes {codes}")
     server.stop()
+    if any(codes):
+        sys.exit(f"{sum(1 for c in codes if c)} of {len(codes)} workers failed")
 
 
 if __name__ == "__main__":
