@@ -282,6 +282,8 @@ def test_embedded_start_without_the_local_extra_says_which_extra_before_starting
             print(e)
         else:
             raise AssertionError("connected without the [local] extra")
+        from vizier_keras import cli
+        assert cli.main(["serve", "--database", {str(tmp_path / "runs" / "cli.db")!r}]) == 2
     """)
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
@@ -289,5 +291,6 @@ def test_embedded_start_without_the_local_extra_says_which_extra_before_starting
     assert "needs the [local] extra" in out.stdout
     assert "pip install 'vizier-keras[local]'" in out.stdout
     assert "no module 'vizier', 'jax'" in out.stdout
+    assert "vizier-keras serve needs the [local] extra" in out.stderr
     runs = tmp_path / "runs"
     assert not list(runs.glob("*.db")) and not list(runs.glob("*.log")), list(runs.iterdir())

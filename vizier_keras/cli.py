@@ -21,12 +21,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=["serve"], help="serve: run a Vizier server")
     known, rest = parser.parse_known_args(args[:1])
     if known.command == "serve":
+        from vizier_keras.errors import MissingExtraError
+        from vizier_keras.server.embedded import require_local_extra
+
         try:
-            from vizier_keras.server import app
-        except ImportError as e:
-            print(f"vizier-keras serve needs the [local] extra "
-                  f"(pip install 'vizier-keras[local]'): {e}", file=sys.stderr)
+            require_local_extra("vizier-keras serve")
+        except MissingExtraError as e:
+            print(e, file=sys.stderr)
             return 2
+        from vizier_keras.server import app
+
         return app.main(args[1:] + rest)
     return 2  # unreachable: argparse rejects other commands
 

@@ -42,7 +42,7 @@ from vizier_keras.errors import MissingExtraError, TransportError, ValidationErr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LocalServer", "start_local_server"]
+__all__ = ["LocalServer", "require_local_extra", "start_local_server"]
 
 
 @dataclass
@@ -169,7 +169,7 @@ def start_local_server(database: str | os.PathLike[str], *, timeout: float = 180
 SERVER_MODULES = ("vizier", "jax", "sqlalchemy")
 
 
-def _check_local_extra() -> None:
+def require_local_extra(feature: str = "the embedded Vizier service") -> None:
     """Raise :class:`MissingExtraError` where the server, run by this same Python, could not
     import its algorithms: a clear error now instead of a server that dies on start."""
     missing = []
@@ -182,14 +182,14 @@ def _check_local_extra() -> None:
             missing.append(module)
     if missing:
         raise MissingExtraError(
-            "the embedded Vizier service", "local", missing,
+            feature, "local", missing,
             "or give project_id (Vertex AI Vizier) or an endpoint (VIZIER_ENDPOINT) of a Vizier "
             "server that runs elsewhere")
 
 
 def _spawn(database: str, timeout: float, env: dict[str, str] | None,
            compilation_cache: str | None) -> LocalServer:
-    _check_local_extra()
+    require_local_extra()
     log_file = database + ".server.log"
     ready = os.path.join(tempfile.mkdtemp(prefix="vizier-keras-"), "ready.json")
     child_env = dict(os.environ)
