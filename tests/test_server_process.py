@@ -292,5 +292,6 @@ def test_embedded_start_without_the_local_extra_says_which_extra_before_starting
     assert "pip install 'vizier-keras[local]'" in out.stdout
     assert "no module 'vizier', 'jax'" in out.stdout
     assert "vizier-keras serve needs the [local] extra" in out.stderr
+    assert "or give project_id" in out.stdout and "project_id" not in out.stderr
     runs = tmp_path / "runs"
     assert not list(runs.glob("*.db")) and not list(runs.glob("*.log")), list(runs.iterdir())

@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vizier_keras.server.embedded import require_local_extra
 
         try:
-            require_local_extra("vizier-keras serve")
+            require_local_extra("vizier-keras serve", instead="")
         except MissingExtraError as e:
             print(e, file=sys.stderr)
             return 2

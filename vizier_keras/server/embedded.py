@@ -169,9 +169,15 @@ def start_local_server(database: str | os.PathLike[str], *, timeout: float = 180
 SERVER_MODULES = ("vizier", "jax", "sqlalchemy")
 
 
-def require_local_extra(feature: str = "the embedded Vizier service") -> None:
+INSTEAD_OF_LOCAL = ("or give project_id (Vertex AI Vizier) or an endpoint (VIZIER_ENDPOINT) of a "
+                    "Vizier server that runs elsewhere")
+
+
+def require_local_extra(feature: str = "the embedded Vizier service",
+                        instead: str = INSTEAD_OF_LOCAL) -> None:
     """Raise :class:`MissingExtraError` where the server, run by this same Python, could not
-    import its algorithms: a clear error now instead of a server that dies on start."""
+    import its algorithms: a clear error now instead of a server that dies on start.
+    ``feature`` and ``instead`` (what else would do) are for the message."""
     missing = []
     for module in SERVER_MODULES:
         try:
@@ -181,10 +187,7 @@ def require_local_extra(feature: str = "the embedded Vizier service") -> None:
         if not found:
             missing.append(module)
     if missing:
-        raise MissingExtraError(
-            feature, "local", missing,
-            "or give project_id (Vertex AI Vizier) or an endpoint (VIZIER_ENDPOINT) of a Vizier "
-            "server that runs elsewhere")
+        raise MissingExtraError(feature, "local", missing, instead)
 
 
 def _spawn(database: str, timeout: float, env: dict[str, str] | None,
