@@ -167,8 +167,7 @@ def start_local_server(database: str | os.PathLike[str], *, timeout: float = 180
 
 # What the server process imports that the light install (no [local] extra) does not have.
 SERVER_MODULES = ("vizier", "jax", "sqlalchemy")
-
-
+# The message's other ways, for the tuner (the CLI has none to offer).
 INSTEAD_OF_LOCAL = ("or give project_id (Vertex AI Vizier) or an endpoint (VIZIER_ENDPOINT) of a "
                     "Vizier server that runs elsewhere")
 
