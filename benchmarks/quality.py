@@ -364,14 +364,15 @@ def main() -> None:
                              "JSON beat PEER's (e.g. kt-bo, the target's second half)")
     parser.add_argument("--reach-chance", metavar="JSON",
                         help="run nothing: per task, the share of bootstrap resamples of the "
-                             "seeds in which Vizier at --at reaches TPE's last-trial median")
+                             "seeds in which Vizier at --at reaches the --against peer's "
+                             "median (TPE's at its last trial by default)")
     parser.add_argument("--against", default="optuna-tpe", metavar="PEER[@N]",
                         type=_common.peer_at,
                         help="with --reach-chance: the peer, and the trial it is read at "
                              "(default its last), e.g. kt-bo@30")
     parser.add_argument("--draws", nargs="+", metavar="JSON",
                         help="with --reach-chance: other runs of Vizier on the same seeds, "
-                             "pooled with JSON's (TPE's runs are read from JSON)")
+                             "pooled with JSON's (the --against peer's runs are read from JSON)")
     parser.add_argument("--repeats", nargs=2, metavar=("FIRST", "SECOND"),
                         help="run nothing: which runs of the same task, peer and seed in "
                              "SECOND repeat FIRST's values over the trials both ran")
