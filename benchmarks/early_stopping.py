@@ -267,7 +267,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 replays of 30 trials")
+    parser.add_argument("--quick", action="store_true", help="1 replay of 30 trials")
     parser.add_argument("--replays", type=int, default=10)
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "early_stopping.json"))
     args = parser.parse_args()
     if args.quick:
-        args.replays, args.trials = 2, 30
+        args.replays, args.trials = 1, 30
     with open(args.table) as f:
         table = json.load(f)
     methods = args.methods.split(",")

@@ -327,7 +327,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="8 configurations per task")
+    parser.add_argument("--quick", action="store_true", help="5 configurations per task")
     parser.add_argument("--best-of", metavar="JSON",
                         help="split the best trial of each Keras run of a quality.py JSON")
     parser.add_argument("--out", default=None,
@@ -421,7 +421,7 @@ def main() -> None:
                              "penalty share", "reproduced"], best_of_rows(report["rows"])))
         return
     args.out = args.out or os.path.join(_common.RESULTS, "keras_objective.json")
-    report = _common.in_process(measure, 8 if args.quick else args.configs, args.seed)
+    report = _common.in_process(measure, 5 if args.quick else args.configs, args.seed)
     _common.save(report, args.out)
     rows = []
     for name, entry in report["tasks"].items():
