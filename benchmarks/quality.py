@@ -29,6 +29,7 @@ import os
 import sys
 import tempfile
 import time
+import zlib
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -294,13 +295,15 @@ def reach_chance(path: str, peer: str = "optuna-tpe", at: int = 30, resamples: i
     mine = [_bests(runs, ours, at) for runs in files]
     theirs = _bests(files[0], peer, peer_at)
     peer_label = f"at_{peer_at}" if peer_at else "at_last"
-    rng = np.random.default_rng(0)
     out: dict[str, dict[str, Any]] = {}
     for task in dict.fromkeys(t for t, _ in mine[0]):
         seeds = sorted(s for t, s in mine[0]
                        if t == task and (t, s) in theirs and all((t, s) in m for m in mine))
         if not seeds:
             continue
+        # One random stream per task, keyed by its name: a task's share does not depend on
+        # which other tasks the files hold, or in what order.
+        rng = np.random.default_rng([0, zlib.crc32(task.encode())])
         a = np.array([[m[task, s] for m in mine] for s in seeds])  # seeds x draws
         b = np.array([theirs[task, s] for s in seeds])
         pick = rng.integers(0, len(seeds), size=(resamples, len(seeds)))

@@ -190,6 +190,23 @@ def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_pe
     assert early["c"]["optuna-tpe_median_at_1"] == 9.0 and early["c"]["share"] == 1.0
 
 
+def test_reach_chance_reads_a_task_alike_whatever_else_the_file_holds(tmp_path):
+    def c_runs(seeds):
+        return [run for seed in seeds
+                for run in (_run("c", "vizier", seed, [1.0 if seed % 2 else 3.0]),
+                            _run("c", "optuna-tpe", seed, [2.0]))]
+
+    alone, crowded = tmp_path / "alone.json", tmp_path / "crowded.json"
+    alone.write_text(json.dumps({"runs": c_runs(range(8))}))
+    # Another task, read before c, with as many seeds: it takes its resamples first.
+    crowded.write_text(json.dumps({"runs": [
+        *(_run("a", p, seed, [float(seed)]) for seed in range(8) for p in ("vizier", "optuna-tpe")),
+        *c_runs(range(8))]}))
+    share = quality.reach_chance(str(alone), at=1, resamples=500)["c"]["share"]
+    assert 0.2 < share < 0.8
+    assert quality.reach_chance(str(crowded), at=1, resamples=500)["c"]["share"] == share
+
+
 def test_peer_at_reads_the_options_that_name_a_peer_and_its_trial():
     import _common
 
