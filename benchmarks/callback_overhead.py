@@ -56,7 +56,7 @@ class DelayedSession(requests.Session):
         super().__init__()
         self.delay = delay
 
-    def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> Any:
         time.sleep(self.delay)
         return super().request(*args, **kwargs)
 

@@ -388,7 +388,8 @@ def main() -> None:
         reach_chance(args.reach_chance, peer=peer, at=args.at, draws=args.draws, peer_at=peer_at)
         return
     if args.compare:
-        compare(*args.compare, args.at)
+        before, after = args.compare
+        compare(before, after, args.at)
         return
     if args.head_to_head:
         head_to_head(args.head_to_head[0], args.head_to_head[1], args.at)
@@ -402,7 +403,8 @@ def main() -> None:
         if args.tasks == "all":
             args.tasks = "sphere-4d,mlp-wine"
     if args.tasks == "all":
-        names = [t.name for t in [*task_defs.function_tasks(), *task_defs.keras_tasks()]]
+        every: list[task_defs.Task] = [*task_defs.function_tasks(), *task_defs.keras_tasks()]
+        names = [t.name for t in every]
     elif args.tasks == "functions":
         names = [t.name for t in task_defs.function_tasks()]
     elif args.tasks == "keras":

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common
 import tasks
 
-GRID = {
+GRID: dict[str, list[Any]] = {
     "units": [16, 64, 256],
     "layers": [1, 2],
     "learning_rate": [1e-4, 1e-3, 1e-2, 1e-1],

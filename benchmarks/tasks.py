@@ -192,7 +192,8 @@ def keras_tasks() -> list[KerasTask]:
 
 
 def by_name(name: str) -> Task:
-    for task in [*function_tasks((2, 4, 8, 16)), *keras_tasks()]:
+    known: list[Task] = [*function_tasks((2, 4, 8, 16)), *keras_tasks()]
+    for task in known:
         if task.name == name:
             return task
     raise KeyError(name)
