@@ -432,7 +432,12 @@ def main() -> None:
     oss_jobs = [j for j in jobs if j[1] == "oss"]
     other_jobs = [j for j in jobs if j[1] != "oss"]
     try:
-        with ctx.Pool(args.workers) as pool, ctx.Pool(1, _oss_worker_init) as oss_pool:
+        # A fresh process for every plain-OSS run: OSS traces and compiles its GP programs
+        # again for every suggestion and keeps them, and a process doing so reaches Linux's
+        # default limit of 65,530 memory maps within about four 30-trial runs (LLVM then fails
+        # with "Cannot allocate memory" and the pool's worker dies, losing its run).
+        with ctx.Pool(args.workers) as pool, ctx.Pool(1, _oss_worker_init,
+                                                      maxtasksperchild=1) as oss_pool:
             pending = [oss_pool.imap_unordered(_run, oss_jobs),
                        pool.imap_unordered(_run, other_jobs)]
             results = itertools.chain(*pending) if not oss_jobs else _interleave(pending)
