@@ -352,6 +352,11 @@ def main() -> None:
     parser.add_argument("--tasks", default="all",
                         help="'all', 'functions', 'keras', or comma-separated task names")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--gp-settings", metavar="JSON",
+                        help="the service's default algorithm runs with these settings in "
+                             "place of the shipped ones (the server's --gp-settings; '{}' is "
+                             "Open Source Vizier's own), e.g. to compare the service with "
+                             "plain OSS")
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "quality.json"))
     parser.add_argument("--combine", nargs="+", metavar="JSON",
                         help="write --out from the runs of earlier result files (run in parts) "
@@ -417,7 +422,8 @@ def main() -> None:
 
     server = None
     if any(p.startswith("vizier") for p in peer_names):
-        server = start_local_server(os.path.join(tempfile.mkdtemp(), "quality.db"))
+        env = {"VIZIER_KERAS_GP_SETTINGS": args.gp_settings} if args.gp_settings else None
+        server = start_local_server(os.path.join(tempfile.mkdtemp(), "quality.db"), env=env)
     trials_for = dict(item.split("=") for item in args.trials_for.split(",") if item)
     jobs = [(name, peer, seed, int(trials_for.get(peer, args.trials)),
              server.url if server else None)

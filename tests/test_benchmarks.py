@@ -572,3 +572,31 @@ def test_the_independent_tpe_peer_is_the_classic_sampler_with_the_same_seeding()
     # The start-up trials are the same draws; the model-based ones differ.
     joint, independent = asks("optuna-tpe", 3), asks("optuna-tpe-independent", 3)
     assert joint[:10] == independent[:10] and joint[10:] != independent[10:]
+
+
+def test_oss_lockstep_sorts_each_step_by_point_and_acquisition():
+    import oss_lockstep
+
+    def step(diff, oss, ours, ucb=("True", "True")):
+        return {"scaled_diff": diff, "oss_acquisition": oss, "ours_acquisition": ours,
+                "oss_use_ucb": ucb[0], "ours_use_ucb": ucb[1], "value": 1.0,
+                "oss_seconds": 20.0, "ours_seconds": 2.0}
+
+    steps = [step(0.0, None, None),                 # seed trial, same point
+             step(0.3, None, None),                 # (a seed trial cannot differ; kept apart)
+             step(1e-4, 0.5, 0.7),                  # same point whatever the values say
+             step(0.6, 1.0, 1.00005),               # tie: within 1e-4 relative
+             step(0.6, -3.0, -3.0001),              # tie: relative to the larger magnitude
+             step(0.6, 1.0, 0.99),                  # ours lower
+             step(0.6, 0.01, 0.0102, ("False", "True")),  # ours higher (beyond 1e-4 of 1)
+             step(0.2, 2.0, 2.5)]                   # ours higher
+    kinds = [oss_lockstep.compare_acquisition(s) for s in steps]
+    assert kinds == ["same point", "seed trial", "same point", "tie", "tie", "ours lower",
+                     "ours higher", "ours higher"]
+    (row,) = oss_lockstep.summarize([{"task": "t", "seed": 0, "steps": steps}])
+    assert (row["same point"], row["tie"], row["ours lower"], row["ours higher"],
+            row["seed trial"], row["ucb_choice_differs"]) == (2, 2, 1, 2, 1, 1)
+    assert row["max_scaled_diff"] == 0.6 and row["steps"] == 8
+    total = oss_lockstep.totals([row, row])
+    assert total["steps"] == 16 and total["ours lower"] == 2 and total["ours higher"] == 4
+    assert total["sign_test_p"] == pytest.approx(2 * 22 / 64)  # P(<= 2 of 6), both tails

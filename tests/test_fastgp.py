@@ -232,6 +232,34 @@ def test_the_service_default_changes_its_settings_for_one_metric_only():
     """)
 
 
+def test_gp_settings_replace_the_service_default_and_are_checked():
+    # The server's --gp-settings (for experiments, e.g. the service with OSS's own settings
+    # against plain OSS in benchmarks/quality.py): every study's default algorithm takes them.
+    assert "ok" in run_python(_SETUP + """
+    from vizier_keras.server import policies
+
+    for settings, seeds, ucb in (({}, 1, 1.8), ({"ucb_coefficient": 0.5, "num_seed_trials": 2},
+                                               2, 0.5)):
+        assert fastgp.check_settings(settings) == settings
+        policy = policies._policy(problem, "ALGORITHM_UNSPECIFIED", None, settings)
+        designer = policy._designer_factory(problem)
+        assert designer._num_seed_trials == seeds, settings
+        assert abs(float(designer._config.ucb_coefficient) - ucb) < 1e-9, settings
+        assert designer._local_every == 0
+    for bad, words in (({"ucb_coefficent": 1.0}, ["'ucb_coefficent'", "ucb_coefficient"]),
+                       ({"local_radius": 3}, ["local_radius", "3"]),
+                       ({"local_every": 2, "use_trust_region": False}, ["use_trust_region"]),
+                       ([1], ["JSON object", "[1]"])):
+        try:
+            fastgp.check_settings(bad)
+        except ValueError as e:
+            assert all(w in str(e) for w in words), e
+        else:
+            raise AssertionError(bad)
+    print("ok")
+    """)
+
+
 def test_an_adaptive_box_grows_on_local_improvements_and_shrinks_on_misses():
     # local_adaptive: the half-width is replayed from the trials: x2 after a local trial that
     # improved on all before it, /2 after two local misses in a row, within [r/2, min(4r, 0.5)].

@@ -258,6 +258,24 @@ def test_embedded_start_refuses_bad_paths_and_reports_a_failed_start(tmp_path):
     assert "database" in str(info.value).lower()
 
 
+def test_gp_settings_reach_the_server_and_bad_ones_keep_it_from_starting(tmp_path):
+    # benchmarks/quality.py --gp-settings passes them this way (the server's environment).
+    from vizier_keras.server.embedded import start_local_server
+
+    with pytest.raises(errors.TransportError, match="did not start") as info:
+        start_local_server(tmp_path / "bad.db", timeout=120,
+                           env={"VIZIER_KERAS_GP_SETTINGS": '{"ucb_coefficent": 1.0}'})
+    assert "--gp-settings" in str(info.value) and "'ucb_coefficent'" in str(info.value)
+    server = start_local_server(tmp_path / "good.db", timeout=120,
+                                env={"VIZIER_KERAS_GP_SETTINGS": '{"ucb_coefficient": 0.5}'})
+    try:
+        assert requests.get(f"{server.url}/healthz", timeout=10).json()["status"] == "SERVING"
+        log = (tmp_path / "good.db.server.log").read_text()
+        assert 'GP settings {"ucb_coefficient": 0.5}, not the shipped ones' in log
+    finally:
+        server.stop()
+
+
 def test_embedded_start_without_the_local_extra_says_which_extra_before_starting(tmp_path):
     # The light install: OSS Vizier and JAX cannot be imported. Hidden here by an import hook
     # in a fresh process; the tuner's path (connect with no project) must end in the error

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import errno
 import fcntl
+import functools
 import hmac
 import ipaddress
 import json
@@ -319,7 +320,8 @@ def _write_atomically(path: str, payload: Json) -> None:
 
 def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
           token: str | None = None, ready_file: str | None = None,
-          parent_pid: int | None = None, compilation_cache: str | None = None) -> None:
+          parent_pid: int | None = None, compilation_cache: str | None = None,
+          gp_settings: dict[str, Any] | None = None) -> None:
     """Serve the Vizier API for ``database`` until SIGTERM or SIGINT (or the death of
     ``parent_pid``).
 
@@ -331,6 +333,9 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
         ready_file: Written (atomically, JSON with ``url``) once the server answers.
         parent_pid: Stop when this process is gone (embedded mode).
         compilation_cache: JAX's persistent compilation cache directory ("" turns it off).
+        gp_settings: Settings of the default algorithm in place of the shipped ones
+            (:data:`.fastgp.SERVICE_SETTINGS`; ``{}`` runs OSS's own), for every study: for
+            experiments. Checked before the server starts (ValueError).
     """
     database = os.path.abspath(database)
     os.makedirs(os.path.dirname(database), exist_ok=True)
@@ -341,9 +346,19 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
         cache = default_compilation_cache() if compilation_cache is None else compilation_cache
         if cache:
             enable_compilation_cache(cache)
+        from vizier_keras.server import policies
         from vizier_keras.server.service import VizierService
 
-        service = VizierService(database)
+        if gp_settings is None:
+            service = VizierService(database)
+        else:
+            from vizier_keras.server import fastgp
+
+            fastgp.check_settings(gp_settings)
+            logger.warning("the default algorithm runs with GP settings %s, not the shipped "
+                           "ones", json.dumps(gp_settings, sort_keys=True))
+            service = VizierService(database, policy_factory=functools.partial(
+                policies.make_policy, gp_settings=gp_settings))
         http = VizierHTTPServer(service, host, port, token)
         stop = threading.Event()
 
@@ -410,10 +425,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="require this bearer token (default: $VIZIER_KERAS_TOKEN)")
     parser.add_argument("--compilation-cache", default=None,
                         help="JAX compilation cache directory ('' to turn off)")
+    parser.add_argument("--gp-settings", default=os.environ.get("VIZIER_KERAS_GP_SETTINGS"),
+                        help="JSON object: the default algorithm's settings in place of the "
+                             "shipped ones, for experiments ('{}' runs Open Source Vizier's "
+                             "own; default: $VIZIER_KERAS_GP_SETTINGS)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    gp_settings = None
+    if args.gp_settings:
+        try:
+            gp_settings = json.loads(args.gp_settings)
+            if not isinstance(gp_settings, dict):
+                raise ValueError(f"expected a JSON object, got {args.gp_settings!r}")
+            from vizier_keras.server import fastgp
+
+            fastgp.check_settings(gp_settings)
+        except ValueError as e:  # json.JSONDecodeError is one
+            parser.error(f"--gp-settings {args.gp_settings!r}: {e}")
     # Our own messages at the level asked for; OSS Vizier and JAX (which log every suggestion
     # at INFO, on the root logger and absl's) at WARNING, so the log stays readable.
     logging.basicConfig(level=logging.WARNING,
@@ -423,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     serve(args.database, host=args.host, port=args.port, token=args.token or None,
           ready_file=args.ready_file, parent_pid=args.parent_pid,
-          compilation_cache=args.compilation_cache)
+          compilation_cache=args.compilation_cache, gp_settings=gp_settings)
     logger.debug("served for %.1f s", time.monotonic() - started)
     return 0
 

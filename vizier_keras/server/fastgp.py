@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -66,8 +67,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DESIGNER_ARGUMENTS", "SERVICE_SETTINGS", "FlatScipyLbfgsB", "FlooredLengthScaleGP",
            "InputWarpedGP", "LocallyRefiningBandit", "acquisition_optimizer_factory",
-           "gp_ucb_pe_designer", "gp_ucb_pe_designer_with", "kumaraswamy_warp",
-           "service_designer"]
+           "check_settings", "gp_ucb_pe_designer", "gp_ucb_pe_designer_with",
+           "kumaraswamy_warp", "service_designer"]
 
 
 # --------------------------------------------------------------------------- stable statics
@@ -804,6 +805,28 @@ def gp_ucb_pe_designer_with(problem: vz.ProblemStatement, settings: dict[str, An
     return gp_ucb_pe_designer(problem, config=gp_ucb_pe.UCBPEConfig(**config), **arguments,
                               **kwargs)
 
+
+def check_settings(settings: Any) -> dict[str, Any]:
+    """``settings`` for :func:`gp_ucb_pe_designer_with`, checked by building a designer with
+    them (on a one-parameter problem): ValueError naming the bad setting and its value, else
+    ``settings`` as a dict."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"GP settings must be a JSON object of setting -> value, got "
+                         f"{settings!r}")
+    config_fields = {f.name for f in dataclasses.fields(gp_ucb_pe.UCBPEConfig)}
+    unknown = sorted(set(settings) - set(DESIGNER_ARGUMENTS) - config_fields)
+    if unknown:
+        raise ValueError(f"unknown GP setting(s) {', '.join(map(repr, unknown))}; known: "
+                         f"{', '.join(sorted((*DESIGNER_ARGUMENTS, *config_fields)))}")
+    problem = vz.ProblemStatement(
+        metric_information=[vz.MetricInformation("m", goal=vz.ObjectiveMetricGoal.MAXIMIZE)])
+    problem.search_space.root.add_float_param("x", 0.0, 1.0)
+    try:
+        gp_ucb_pe_designer_with(problem, settings)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"GP settings {json.dumps(settings, sort_keys=True)} are not usable: "
+                         f"{e}") from None
+    return settings
 
 # Where the embedded service's default departs from OSS's settings (single-metric studies):
 # five seed trials (the centre, then four quasi-random) instead of one, a UCB coefficient of

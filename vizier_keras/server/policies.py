@@ -22,6 +22,7 @@ The first three are Vertex AI's own names; the others work against this service 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import threading
@@ -56,11 +57,15 @@ ALGORITHMS: dict[str, str] = {
 
 
 def _policy(problem: vz.ProblemStatement, algorithm: str,
-            supporter: pythia.PolicySupporter) -> pythia.Policy:
+            supporter: pythia.PolicySupporter,
+            gp_settings: dict[str, Any] | None = None) -> pythia.Policy:
     if algorithm in ("ALGORITHM_UNSPECIFIED", "DEFAULT", ""):
         from vizier_keras.server import fastgp
 
-        return dp.DesignerPolicy(supporter, fastgp.service_designer)
+        if gp_settings is None:
+            return dp.DesignerPolicy(supporter, fastgp.service_designer)
+        return dp.DesignerPolicy(
+            supporter, functools.partial(fastgp.gp_ucb_pe_designer_with, settings=gp_settings))
     if algorithm == "RANDOM_SEARCH":
         return _RandomPolicy(problem.search_space)
     if algorithm == "GAUSSIAN_PROCESS_BANDIT":
@@ -208,12 +213,16 @@ def vertex_spec_of(problem: vz.ProblemStatement) -> dict[str, Any]:
 
 
 def make_policy(problem: vz.ProblemStatement, algorithm: str,
-                supporter: pythia.PolicySupporter) -> pythia.Policy:
+                supporter: pythia.PolicySupporter, *,
+                gp_settings: dict[str, Any] | None = None) -> pythia.Policy:
+    """The policy that runs ``algorithm`` on ``problem``. ``gp_settings`` replaces the default
+    algorithm's settings (:data:`.fastgp.SERVICE_SETTINGS`; ``{}`` is OSS's own) for every
+    study, in the form :func:`.fastgp.gp_ucb_pe_designer_with` takes."""
     space = FlatSpace(vertex_spec_of(problem))
     if not space.is_conditional:
-        return _policy(problem, algorithm, supporter)
+        return _policy(problem, algorithm, supporter, gp_settings)
     flat_supporter = _FlatSupporter(supporter, space, problem)
-    return _ActiveOnlyPolicy(_policy(problem, algorithm, flat_supporter), space)
+    return _ActiveOnlyPolicy(_policy(problem, algorithm, flat_supporter, gp_settings), space)
 
 
 class AlgorithmError(grpc.RpcError):
