@@ -337,6 +337,10 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
             (:data:`.fastgp.SERVICE_SETTINGS`; ``{}`` runs OSS's own), for every study: for
             experiments. Checked before the server starts (ValueError).
     """
+    if gp_settings is not None:
+        from vizier_keras.server import fastgp
+
+        fastgp.check_settings(gp_settings)  # before anything is touched
     database = os.path.abspath(database)
     os.makedirs(os.path.dirname(database), exist_ok=True)
     if not _is_loopback(host):
@@ -346,15 +350,13 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
         cache = default_compilation_cache() if compilation_cache is None else compilation_cache
         if cache:
             enable_compilation_cache(cache)
-        from vizier_keras.server import policies
         from vizier_keras.server.service import VizierService
 
         if gp_settings is None:
             service = VizierService(database)
         else:
-            from vizier_keras.server import fastgp
+            from vizier_keras.server import policies
 
-            fastgp.check_settings(gp_settings)
             logger.warning("the default algorithm runs with GP settings %s, not the shipped "
                            "ones", json.dumps(gp_settings, sort_keys=True))
             service = VizierService(database, policy_factory=functools.partial(
@@ -437,8 +439,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.gp_settings:
         try:
             gp_settings = json.loads(args.gp_settings)
-            if not isinstance(gp_settings, dict):
-                raise ValueError(f"expected a JSON object, got {args.gp_settings!r}")
             from vizier_keras.server import fastgp
 
             fastgp.check_settings(gp_settings)

@@ -828,6 +828,7 @@ def check_settings(settings: Any) -> dict[str, Any]:
                          f"{e}") from None
     return settings
 
+
 # Where the embedded service's default departs from OSS's settings (single-metric studies):
 # five seed trials (the centre, then four quasi-random) instead of one, a UCB coefficient of
 # 1.0 instead of 1.8 (since 2026-11-29 morning, "seed5-ucb1.0" in benchmarks/README.md: over
