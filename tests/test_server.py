@@ -536,6 +536,94 @@ def test_gaussian_process_algorithms_suggest(vizier, algorithm):
         vizier.complete_trial(trial, {"loss": 1.0 / (i + 1)})
 
 
+@pytest.mark.slow
+def test_the_default_algorithm_sees_what_open_source_vizier_would_give_it():
+    # The service's default designer is OSS's GP-UCB-PE; README and benchmarks compare it with
+    # plain OSS on that premise. Here the designer's inputs through the REST path are recorded
+    # (a spy on its update) and compared with what OSS's own client would build for the same
+    # study: the problem statement from an OSS StudyConfig, and the completed trials with the
+    # values and results the worker saw and sent. Five seed trials: no GP fit is needed.
+    assert "ok" in run_python("""
+        import tempfile, os
+        from vizier._src.algorithms.designers import gp_ucb_pe
+        from vizier.service import pyvizier as ovz
+        from vizier_keras.client import VizierClient
+        from vizier_keras.server.app import VizierHTTPServer
+        from vizier_keras.server.service import VizierService
+        from test_server import PARENT
+
+        seen = []
+        update = gp_ucb_pe.VizierGPUCBPEBandit.update
+
+        def spy(self, completed, active):
+            seen.append((self._problem, list(completed.trials), list(active.trials)))
+            return update(self, completed, active)
+
+        gp_ucb_pe.VizierGPUCBPEBandit.update = spy
+        vertex = {
+            "metrics": [{"metricId": "loss", "goal": "MINIMIZE"}],
+            "parameters": [
+                {"parameterId": "lr", "doubleValueSpec": {"minValue": 1e-4, "maxValue": 0.1},
+                 "scaleType": "UNIT_LOG_SCALE"},
+                {"parameterId": "dropout", "doubleValueSpec": {"minValue": 0, "maxValue": 0.5},
+                 "scaleType": "UNIT_LINEAR_SCALE"},
+                {"parameterId": "units", "integerValueSpec": {"minValue": "8", "maxValue": "256"},
+                 "scaleType": "UNIT_LOG_SCALE"},
+                {"parameterId": "layers", "integerValueSpec": {"minValue": "1", "maxValue": "3"}},
+                {"parameterId": "batch", "discreteValueSpec": {"values": [16, 32, 64]},
+                 "scaleType": "UNIT_LINEAR_SCALE"},
+                {"parameterId": "act", "categoricalValueSpec": {"values": ["relu", "tanh"]}},
+            ],
+        }
+        oss = ovz.StudyConfig(algorithm="DEFAULT")
+        root = oss.search_space.root
+        root.add_float_param("lr", 1e-4, 0.1, scale_type=ovz.ScaleType.LOG)
+        root.add_float_param("dropout", 0.0, 0.5, scale_type=ovz.ScaleType.LINEAR)
+        root.add_int_param("units", 8, 256, scale_type=ovz.ScaleType.LOG)
+        root.add_int_param("layers", 1, 3)
+        root.add_discrete_param("batch", [16.0, 32.0, 64.0])  # Vertex's discrete values are doubles
+        root.add_categorical_param("act", ["relu", "tanh"])
+        oss.metric_information.append(
+            ovz.MetricInformation("loss", goal=ovz.ObjectiveMetricGoal.MINIMIZE))
+        # What OSS's service builds from the StudyConfig its client sends.
+        expected = ovz.StudyConfig.from_proto(oss.to_proto()).to_problem()
+
+        def model_view(problem):
+            # What the designer's models read of each parameter. (Not the external type: OSS
+            # marks an all-integer discrete parameter INTEGER, to hand its values back as ints;
+            # Vertex's discrete values are doubles on the wire, so ours stay doubles.)
+            view = []
+            for p in problem.search_space.parameters:
+                kind = p.type.name
+                view.append((p.name, kind, p.scale_type,
+                             None if kind == "CATEGORICAL" else p.bounds,
+                             p.feasible_values if kind in ("DISCRETE", "CATEGORICAL") else None))
+            return view
+
+        service = VizierService(os.path.join(tempfile.mkdtemp(), "v.db"))
+        sent = []
+        with VizierHTTPServer(service) as http, VizierClient(http.url) as c:
+            study = c.create_study(PARENT, "s", vertex)
+            for i in range(4):
+                trial = c.suggest_trials(study, 1, client_id="w0").trials[0]
+                values = {p["parameterId"]: p["value"] for p in trial["parameters"]}
+                sent.append((values, 1.0 / (i + 2)))
+                c.complete_trial(trial, {"loss": 1.0 / (i + 2)})
+        service.close()
+
+        # The first suggestion, with no trials, has nothing to update the designer with.
+        assert [len(completed) for _, completed, _ in seen] == [1, 2, 3]
+        for step, (problem, completed, active) in enumerate(seen):
+            assert model_view(problem) == model_view(expected), step
+            assert problem.metric_information == expected.metric_information, step
+            assert active == [], step
+            for trial, (values, loss) in zip(completed, sent):
+                assert trial.parameters.as_dict() == values, (step, trial.parameters, values)
+                assert trial.final_measurement.metrics["loss"].value == loss, step
+        print("ok")
+    """)
+
+
 def test_multi_objective_study_and_its_pareto_front(vizier):
     two = spec(algorithm="NSGA2", metrics=[{"metricId": "acc", "goal": "MAXIMIZE"},
                                            {"metricId": "latency", "goal": "MINIMIZE"}])
