@@ -3,6 +3,9 @@
 Run:  python benchmarks/oss_lockstep.py [--tasks rosenbrock-4d,rastrigin-4d] [--seeds 1]
           [--trials 30] [--out benchmarks/results/oss_lockstep.json]
       python benchmarks/oss_lockstep.py --summarize     (the tables again, from --out)
+      python benchmarks/oss_lockstep.py --bests LABEL=JSON:NAME [...] --task rosenbrock-4d
+          (run nothing: best at --at trials by seed, of runs in this script's, quality.py's or
+          gp_variants.py's results; see :func:`compare_bests`)
 
 ``fastgp.gp_ucb_pe_designer`` is meant to compute what Open Source Vizier's
 ``VizierGPUCBPEBandit`` computes, faster. The agreement tests check pieces of it (the ARD fit,
@@ -184,6 +187,73 @@ def finish(report: dict[str, Any], out: str) -> None:
     print_summary(report["summary"])
 
 
+def best_at(run: dict[str, Any], at: int) -> float:
+    """The best value within the first ``at`` trials of a run of this script (OSS's trajectory),
+    of ``quality.py`` or of ``gp_variants.py``."""
+    values = [s["value"] for s in run["steps"]] if "steps" in run else run["values"]
+    return min(values[:at])
+
+
+def load_bests(specs: list[str], task: str, at: int) -> dict[str, dict[int, float]]:
+    """Best at ``at`` by seed, per label, from ``LABEL=JSON:NAME`` specs: the ``task`` runs in
+    JSON of NAME (a peer of ``quality.py``, a variant of ``gp_variants.py``, or ``oss`` for this
+    script's runs). Specs with the same label pool their files; a seed may appear once."""
+    groups: dict[str, dict[int, float]] = {}
+    for spec in specs:
+        label, _, rest = spec.partition("=")
+        path, _, name = rest.rpartition(":")
+        if not (label and path and name):
+            raise ValueError(f"--bests wants LABEL=JSON:NAME, got {spec!r}")
+        with open(path) as f:
+            runs = json.load(f)["runs"]
+        group = groups.setdefault(label, {})
+        for run in runs:
+            if run["task"] != task or run.get("peer", run.get("variant", "oss")) != name:
+                continue
+            if run["seed"] in group:
+                raise ValueError(f"{label}: seed {run['seed']} of {task} twice ({path})")
+            group[run["seed"]] = best_at(run, at)
+    return groups
+
+
+def compare_bests(groups: dict[str, dict[int, float]], under: float | None = None
+                  ) -> dict[str, dict[str, Any]]:
+    """The first group against each other one: its median and (with ``under``) how many seeds
+    are under that value; then on how many shared seeds the first group's best is lower and
+    higher, and the two-sided Mann-Whitney p of the two groups' bests."""
+    from scipy import stats
+
+    first, *others = groups
+    out: dict[str, dict[str, Any]] = {}
+    for label, bests in groups.items():
+        row: dict[str, Any] = {"runs": len(bests), "median": _common.median(list(bests.values()))}
+        if under is not None:
+            row["under"] = sum(v < under for v in bests.values())
+        if label in others:
+            shared = sorted(set(bests) & set(groups[first]))
+            row["first_lower"] = sum(groups[first][s] < bests[s] for s in shared)
+            row["first_higher"] = sum(groups[first][s] > bests[s] for s in shared)
+            row["mann_whitney_p"] = float(stats.mannwhitneyu(
+                list(groups[first].values()), list(bests.values()),
+                alternative="two-sided").pvalue)
+        out[label] = row
+    return out
+
+
+def print_bests(groups: dict[str, dict[int, float]], compared: dict[str, dict[str, Any]],
+                under: float | None) -> None:
+    seeds = sorted(set().union(*groups.values()))
+    print(_common.table(["seed", *groups],
+                        [[s, *(g.get(s, "-") for g in groups.values())] for s in seeds]))
+    first = next(iter(groups))
+    print(_common.table(
+        ["group", "runs", "median", *([f"under {under:g}"] if under is not None else []),
+         f"{first} lower / higher", "Mann-Whitney p (two-sided)"],
+        [[label, r["runs"], r["median"], *([r["under"]] if under is not None else []),
+          f"{r['first_lower']} / {r['first_higher']}" if "first_lower" in r else "-",
+          r.get("mann_whitney_p", "-")] for label, r in compared.items()]))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="rosenbrock-4d,rastrigin-4d")
@@ -196,7 +266,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="run nothing: the tables again from --out (e.g. a run stopped "
                              "early: it keeps every finished (task, seed))")
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "oss_lockstep.json"))
+    parser.add_argument("--bests", nargs="+", metavar="LABEL=JSON:NAME",
+                        help="run nothing: compare bests at --at trials by seed of --task "
+                             "(the first label against each other)")
+    parser.add_argument("--task", default="rosenbrock-4d")
+    parser.add_argument("--at", type=int, default=30)
+    parser.add_argument("--under", type=float, help="with --bests: count bests under this")
     args = parser.parse_args(argv)
+    if args.bests:
+        groups = load_bests(args.bests, args.task, args.at)
+        print_bests(groups, compare_bests(groups, args.under), args.under)
+        return
     if args.summarize:
         with open(args.out) as f:
             finish(json.load(f), args.out)

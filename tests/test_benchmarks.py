@@ -600,3 +600,43 @@ def test_oss_lockstep_sorts_each_step_by_point_and_acquisition():
     total = oss_lockstep.totals([row, row])
     assert total["steps"] == 16 and total["ours lower"] == 2 and total["ours higher"] == 4
     assert total["sign_test_p"] == pytest.approx(2 * 22 / 64)  # P(<= 2 of 6), both tails
+
+
+def test_oss_lockstep_compares_bests_across_the_three_scripts_results(tmp_path):
+    import oss_lockstep
+
+    def write(name, runs):
+        path = tmp_path / name
+        path.write_text(json.dumps({"runs": runs}))
+        return str(path)
+
+    lockstep = write("lock.json", [
+        {"task": "f", "seed": s, "steps": [{"value": v} for v in values]}
+        for s, values in ((0, [9.0, 4.0, 1.0]), (1, [8.0, 5.0, 0.5]), (2, [7.0, 6.0]))])
+    quality = write("quality.json", [
+        {"task": "f", "peer": "oss", "seed": 0, "values": [3.0, 2.0, 0.1]},  # 0.1 after --at
+        {"task": "f", "peer": "oss", "seed": 1, "values": [1.0, 3.0]},
+        {"task": "f", "peer": "optuna-tpe", "seed": 2, "values": [0.0]},      # another peer
+        {"task": "g", "peer": "oss", "seed": 2, "values": [0.0]}])            # another task
+    more = write("more.json", [{"task": "f", "peer": "oss", "seed": 2, "values": [2.5]}])
+    variants = write("variants.json", [
+        {"task": "f", "variant": "default", "seed": s, "values": [v]}
+        for s, v in ((0, 20.0), (1, 30.0), (2, 40.0))])
+
+    groups = oss_lockstep.load_bests(
+        [f"plain={quality}:oss", f"plain={more}:oss", f"lock={lockstep}:oss",
+         f"ours={variants}:default"], task="f", at=2)
+    assert groups == {"plain": {0: 2.0, 1: 1.0, 2: 2.5}, "lock": {0: 4.0, 1: 5.0, 2: 6.0},
+                      "ours": {0: 20.0, 1: 30.0, 2: 40.0}}
+    compared = oss_lockstep.compare_bests(groups, under=4.5)
+    assert compared["plain"] == {"runs": 3, "median": 2.0, "under": 3}
+    assert compared["lock"]["under"] == 1 and compared["lock"]["median"] == 5.0
+    assert (compared["lock"]["first_lower"], compared["lock"]["first_higher"]) == (3, 0)
+    # Three against three, fully apart: 2 of the 20 orderings are as extreme, both tails.
+    assert compared["lock"]["mann_whitney_p"] == pytest.approx(0.1)
+    assert compared["ours"]["mann_whitney_p"] == pytest.approx(0.1)
+
+    with pytest.raises(ValueError, match="seed 2 of f twice"):
+        oss_lockstep.load_bests([f"plain={more}:oss", f"plain={more}:oss"], task="f", at=2)
+    with pytest.raises(ValueError, match="LABEL=JSON:NAME"):
+        oss_lockstep.load_bests([quality], task="f", at=2)
