@@ -607,8 +607,9 @@ def test_the_default_algorithm_sees_what_open_source_vizier_would_give_it():
             for i in range(4):
                 trial = c.suggest_trials(study, 1, client_id="w0").trials[0]
                 values = {p["parameterId"]: p["value"] for p in trial["parameters"]}
-                sent.append((values, 1.0 / (i + 2)))
-                c.complete_trial(trial, {"loss": 1.0 / (i + 2)})
+                loss = 1.0 / (i + 2)
+                sent.append((values, loss))
+                c.complete_trial(trial, {"loss": loss})
         service.close()
 
         # The first suggestion, with no trials, has nothing to update the designer with.
