@@ -54,7 +54,7 @@ def problem_of(task: Any) -> Any:
     from vizier.service import pyvizier as svz
 
     from vizier_keras import convert
-    from vizier_keras.server.service import flat_oss_spec
+    from vizier_keras.server.messages import flat_oss_spec
 
     spec = convert.study_spec(task.space(), kt.Objective("value", "min"))
     proto = flat_oss_spec(spec)

@@ -486,7 +486,7 @@ def test_google_endpoint_uses_application_default_credentials_lazily(tmp_path, m
                                "client_secret": "secret", "refresh_token": "rt"}))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
     client = VizierClient(region="us-central1", quota_project_id="qp")
-    assert client._session is None  # nothing found or opened in the constructor
+    assert client._http._session is None  # nothing found or opened in the constructor
     session = client.session
     assert isinstance(session, AuthorizedSession)
     assert session.credentials.quota_project_id == "qp"
