@@ -10,8 +10,10 @@ import pytest
 # Quiet TensorFlow's C++ start-up chatter before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import requests
 from hypothesis import settings
 from scripted_server import ScriptedServer
+from vertex_shaped import VertexShapedSession
 
 from vizier_keras.client import PollPolicy, RetryPolicy, VizierClient
 
@@ -44,10 +46,24 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         server.stop()
 
 
+@pytest.fixture(params=["plain", "vertex-shaped"])
+def wire_shape(request: pytest.FixtureRequest) -> str:
+    """How the server's answers reach our code: as it writes them, or re-encoded by the v1
+    protobuf messages as Vertex AI writes them, with a field no one knows in every object
+    (:mod:`vertex_shaped`). One suite over both, as Optuna runs one over every storage."""
+    return str(request.param)
+
+
+def shaped_session(wire_shape: str) -> requests.Session | None:
+    """The session that gives answers the shape ``wire_shape`` names (None: the plain one)."""
+    return VertexShapedSession(inject=True) if wire_shape == "vertex-shaped" else None
+
+
 @pytest.fixture
-def vizier(local_server: Any) -> Iterator[VizierClient]:
-    """A client of the session's embedded service."""
-    with VizierClient(local_server.url, retry=FAST_RETRY, poll=FAST_POLL, timeout=120) as c:
+def vizier(local_server: Any, wire_shape: str) -> Iterator[VizierClient]:
+    """A client of the session's embedded service, over both wire shapes."""
+    with VizierClient(local_server.url, session=shaped_session(wire_shape), retry=FAST_RETRY,
+                      poll=FAST_POLL, timeout=120) as c:
         yield c
 
 

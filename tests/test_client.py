@@ -16,7 +16,7 @@ import pytest
 from conftest import FAST_RETRY, PARENT, STUDY, TRIAL
 from scripted_server import Drop, Recorded, Reply, ScriptedServer
 
-from vizier_keras import errors
+from vizier_keras import errors, protojson
 from vizier_keras.client import (
     NO_RETRY,
     PollPolicy,
@@ -376,7 +376,9 @@ def test_get_or_create_falls_back_to_lookup_when_another_worker_won_the_race(ser
     server.route("POST", f"/v1/{PARENT}/studies:lookup", [err(404, "NOT_FOUND"),
                                                           Reply(200, study)])
     server.route("POST", f"/v1/{PARENT}/studies", err(409, "ALREADY_EXISTS"))
-    assert client.get_or_create_study(PARENT, "s", SPEC) == (study, False)
+    # The answer as proto3 JSON means it: the 0 bound of SPEC is left out.
+    assert client.get_or_create_study(PARENT, "s", SPEC) == (
+        protojson.canonical("Study", study), False)
     assert [r.path.rsplit("/", 1)[-1] for r in server.requests] == [
         "studies:lookup", "studies", "studies:lookup"]
 
@@ -385,7 +387,8 @@ def test_get_or_create_creates_when_nobody_has(server, client):
     study = {"name": STUDY, "displayName": "s", "studySpec": SPEC}
     server.route("POST", f"/v1/{PARENT}/studies:lookup", err(404, "NOT_FOUND"))
     server.route("POST", f"/v1/{PARENT}/studies", Reply(200, study))
-    assert client.get_or_create_study(PARENT, "s", SPEC) == (study, True)
+    assert client.get_or_create_study(PARENT, "s", SPEC) == (
+        protojson.canonical("Study", study), True)
     assert server.requests[1].body == {"displayName": "s", "studySpec": SPEC}
 
 

@@ -8,8 +8,9 @@ from typing import Any
 import keras
 import keras_tuner as kt
 import pytest
-from conftest import unique
+from conftest import shaped_session, unique
 from keras_models import digits, getting_started, mlp
+from vertex_shaped import VertexShapedSession
 
 from vizier_keras import CloudTuner, VizierClient, errors, tunable
 from vizier_keras.studies import StudyMismatchError
@@ -138,38 +139,90 @@ def test_study_config_is_used_as_given(tmp_path, local_server):
 
 
 def test_an_existing_study_with_another_space_is_an_error_and_overwrite_replaces_it(
-        tmp_path, local_server):
+        tmp_path, local_server, wire_shape):
     study_id = unique("shared")
-    first = make_tuner(tmp_path / "a", local_server, study_id=study_id, max_trials=1)
+    first = make_tuner(tmp_path / "a", local_server, study_id=study_id, max_trials=1,
+                       session=shaped_session(wire_shape))
     search(first, epochs=1)
 
     def wider(hp):
         hp.Int("units", 16, 128, step=16)
         return mlp(hp)
 
-    second = make_tuner(tmp_path / "b", local_server, build=wider, study_id=study_id)
+    second = make_tuner(tmp_path / "b", local_server, build=wider, study_id=study_id,
+                        session=shaped_session(wire_shape))
     with pytest.raises(StudyMismatchError, match="units") as info:
         search(second, epochs=1)
     assert isinstance(info.value, ValueError) and study_id in str(info.value)
     # The first study is untouched.
     assert len(study_trials(local_server, first)) == 1
     replaced = make_tuner(tmp_path / "c", local_server, build=wider, study_id=study_id,
-                          overwrite=True, max_trials=1)
+                          overwrite=True, max_trials=1, session=shaped_session(wire_shape))
     search(replaced, epochs=1)
     assert replaced.oracle.study["name"] != first.oracle.study["name"]
 
 
-def test_rerunning_a_finished_search_continues_it(tmp_path, local_server):
+def test_rerunning_a_finished_search_continues_it(tmp_path, local_server, wire_shape):
     name = unique("p")
-    tuner = make_tuner(tmp_path, local_server, project_name=name, max_trials=2)
+    tuner = make_tuner(tmp_path, local_server, project_name=name, max_trials=2,
+                       session=shaped_session(wire_shape))
     search(tuner, epochs=1)
-    again = make_tuner(tmp_path, local_server, project_name=name, max_trials=2)
+    again = make_tuner(tmp_path, local_server, project_name=name, max_trials=2,
+                       session=shaped_session(wire_shape))
     search(again, epochs=1)
     assert again.search_stats["trials"] == 0
-    more = make_tuner(tmp_path, local_server, project_name=name, max_trials=3)
+    more = make_tuner(tmp_path, local_server, project_name=name, max_trials=3,
+                      session=shaped_session(wire_shape))
     search(more, epochs=1)
     assert more.search_stats["trials"] == 1
     assert len(study_trials(local_server, more)) == 3
+
+
+def test_a_rerun_continues_its_study_through_vertex_shaped_answers(tmp_path, local_server):
+    """The everyday case against Vertex: the same script run again continues its study. Every
+    answer comes as protobuf writes it (0 bounds, a 0.0 metric, stepCount 0 and done: false
+    all left out), with a field no one knows in every object."""
+
+    def zero(y_true, y_pred):  # a metric whose value is always 0.0
+        return keras.ops.zeros(())
+
+    def build(hp):
+        model = keras.Sequential([keras.Input((64,))])
+        for _ in range(hp.Int("layers", 0, 2)):
+            model.add(keras.layers.Dense(16, activation="relu"))
+        model.add(keras.layers.Dropout(hp.Float("dropout", 0.0, 0.5)))
+        if hp.Boolean("batch_norm"):
+            model.add(keras.layers.BatchNormalization())
+        model.add(keras.layers.Dense(10, activation="softmax"))
+        optimizer = hp.Choice("optimizer", ["adam", "sgd"])
+        with hp.conditional_scope("optimizer", ["sgd"]):
+            momentum = hp.Float("momentum", 0.0, 0.9) if optimizer == "sgd" else 0.0
+        model.compile(keras.optimizers.Adam() if optimizer == "adam" else
+                      keras.optimizers.SGD(momentum=momentum),
+                      "sparse_categorical_crossentropy", metrics=["accuracy", zero])
+        return model
+
+    name = unique("vertex-shaped")
+    sessions = []
+    for max_trials, new_trials in ((2, 2), (2, 0), (3, 1)):
+        session = VertexShapedSession(inject=True)
+        sessions.append(session)
+        tuner = make_tuner(tmp_path, local_server, build=build, project_name=name,
+                           objective=kt.Objective("val_zero", "min"), max_trials=max_trials,
+                           session=session)
+        search(tuner, epochs=1)
+        assert tuner.search_stats["trials"] == new_trials
+    spec = tuner.oracle.study["studySpec"]
+    assert {"maxValue": 0.5} in [p.get("doubleValueSpec") for p in spec["parameters"]]
+    trials = study_trials(local_server, tuner)
+    assert len(trials) == 3 and all(t["state"] == "SUCCEEDED" for t in trials)
+    assert all(m.get("value", 0.0) == 0.0 for t in trials for m in
+               t["finalMeasurement"]["metrics"] if m["metricId"] == "val_zero")
+    best = tuner.get_best_hyperparameters(3)
+    assert len(best) == 3 and {"layers", "dropout", "batch_norm", "optimizer"} <= set(
+        best[0].values)
+    assert isinstance(best[0].values["batch_norm"], bool)
+    assert all(s.answers > 0 for s in sessions)
 
 
 def test_nan_objective_is_retried_then_infeasible(tmp_path, local_server):
@@ -276,7 +329,7 @@ def test_a_dead_endpoint_ends_the_search_at_once(tmp_path):
     assert tuner.oracle.trials == {}
 
 
-def test_early_stopping_in_a_search(tmp_path, local_server):
+def test_early_stopping_in_a_search(tmp_path, local_server, wire_shape):
     from vizier_keras.server.stopping import MIN_COMPLETED_TRIALS
 
     @tunable
@@ -290,7 +343,8 @@ def test_early_stopping_in_a_search(tmp_path, local_server):
         return model
 
     tuner = make_tuner(tmp_path, local_server, build=slow_or_fast, max_trials=10,
-                       early_stopping="median", algorithm="GRID_SEARCH")
+                       early_stopping="median", algorithm="GRID_SEARCH",
+                       session=shaped_session(wire_shape))
     # Grid search alternates the two values; enough good trials complete first.
     search(tuner, epochs=6)
     trials = study_trials(local_server, tuner)
@@ -303,13 +357,14 @@ def test_early_stopping_in_a_search(tmp_path, local_server):
     assert tuner.search_stats["stopped_early"] >= len(stopped) - 0
 
 
-def test_get_best_models_says_when_the_best_was_trained_elsewhere(tmp_path, local_server):
+def test_get_best_models_says_when_the_best_was_trained_elsewhere(tmp_path, local_server,
+                                                                 wire_shape):
     study_id = unique("elsewhere")
     here = make_tuner(tmp_path / "here", local_server, study_id=study_id, max_trials=1,
-                      tuner_id="worker-a")
+                      tuner_id="worker-a", session=shaped_session(wire_shape))
     search(here, epochs=2)
     there = make_tuner(tmp_path / "there", local_server, study_id=study_id, max_trials=1,
-                       tuner_id="worker-b")
+                       tuner_id="worker-b", session=shaped_session(wire_shape))
     assert there.get_best_hyperparameters()[0].values == (
         here.get_best_hyperparameters()[0].values)
     with pytest.raises(errors.ValidationError, match="another worker"):

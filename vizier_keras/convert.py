@@ -686,20 +686,20 @@ def _declare(hps: Any, spec: Mapping[str, Any], where: str) -> Callable[[Any], A
     scale = spec.get("scaleType")
     sampling = _SAMPLING_OF_SCALE.get(scale or "", "linear")
     if kind == studyspec.DOUBLE:
-        vs = spec["doubleValueSpec"]
-        hps.Float(pid, float(vs["minValue"]), float(vs["maxValue"]), sampling=sampling,
-                  default=vs.get("defaultValue"))
+        lo, hi = studyspec.bounds(spec)
+        hps.Float(pid, lo, hi, sampling=sampling,
+                  default=spec["doubleValueSpec"].get("defaultValue"))
         return float
     if kind == studyspec.INTEGER:
-        vs = spec["integerValueSpec"]
-        default = vs.get("defaultValue")
-        hps.Int(pid, wire.parse_int64(vs["minValue"]), wire.parse_int64(vs["maxValue"]),
+        default = spec["integerValueSpec"].get("defaultValue")
+        ilo, ihi = studyspec.bounds(spec)
+        hps.Int(pid, ilo, ihi,
                 step=None if sampling != "linear" else 1, sampling=sampling,
                 default=None if default is None else wire.parse_int64(default))
         return int
     if kind == studyspec.DISCRETE:
         vs = spec["discreteValueSpec"]
-        values = [float(v) for v in vs["values"]]
+        values = [float(v) for v in vs.get("values", [])]
         typed = _typed_numbers(values)
         cast: Callable[[Any], Any] = int if isinstance(typed[0], int) else float
         default = vs.get("defaultValue")
@@ -719,7 +719,7 @@ def _declare(hps: Any, spec: Mapping[str, Any], where: str) -> Callable[[Any], A
         hps.Choice(pid, typed, ordered=True, default=default)
         return cast
     vs = spec["categoricalValueSpec"]
-    categories = list(vs["values"])
+    categories = list(vs.get("values", []))
     default = vs.get("defaultValue")
     if categories == [_FALSE, _TRUE] or categories in ([_TRUE], [_FALSE]):
         # What a Boolean (or a Fixed bool) becomes; other orders stay string choices.
@@ -752,7 +752,7 @@ def hyperparameters_from_spec(spec: Mapping[str, Any]) -> Any:
         cast = _declare(hps, pspec, where)
         for j, child in enumerate(pspec.get("conditionalParameterSpecs", ()) or ()):
             key = next(k for k in child if k != "parameterSpec")
-            parent_values = [cast(v) for v in child[key]["values"]]
+            parent_values = [cast(v) for v in child[key].get("values", [])]
             with hps.conditional_scope(pspec["parameterId"], parent_values):
                 visit(child["parameterSpec"],
                       f"{where}.conditionalParameterSpecs[{j}].parameterSpec")

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from vizier_keras import convert, studyspec, wire
+from vizier_keras import convert, protojson, studyspec, wire
 from vizier_keras.client import VizierClient
 from vizier_keras.errors import NotFoundError, ValidationError
 from vizier_keras.resources import LocationName
@@ -111,6 +111,9 @@ def spec_differences(requested: Mapping[str, Any], existing: Mapping[str, Any]) 
     """What differs between two StudySpecs, in words (empty when they define the same study:
     the same metrics and goals, parameters, conditions, algorithm and stopping rule)."""
     out: list[str] = []
+    # By meaning: an absent field is its default, an enum its name (proto3 JSON).
+    requested = protojson.canonical("StudySpec", requested, unknown="ignore")
+    existing = protojson.canonical("StudySpec", existing, unknown="ignore")
     want = [(m["metricId"], m["goal"]) for m in requested.get("metrics", [])]
     have = [(m["metricId"], m["goal"]) for m in existing.get("metrics", [])]
     if want != have:

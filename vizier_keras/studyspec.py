@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizier_keras import wire
+from vizier_keras import protojson, wire
 from vizier_keras.errors import ValidationError
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "INTEGER",
     "ParameterNode",
     "active_parameters",
+    "bounds",
     "decode_value",
     "encode_value",
     "parameter_nodes",
@@ -255,16 +256,24 @@ def encode_value(spec: Mapping[str, Any], value: Any, path: str = "value") -> in
     return int(value) if kind == INTEGER else float(value)
 
 
+def bounds(spec: Mapping[str, Any]) -> tuple[int, int] | tuple[float, float]:
+    """(minValue, maxValue) of a DOUBLE or INTEGER ParameterSpec, typed; an absent bound is 0
+    (proto3 JSON leaves a 0 bound out)."""
+    if parameter_type(spec) == INTEGER:
+        vs = spec["integerValueSpec"]
+        return (wire.parse_int64(vs.get("minValue", 0), "integerValueSpec.minValue"),
+                wire.parse_int64(vs.get("maxValue", 0), "integerValueSpec.maxValue"))
+    vs = spec["doubleValueSpec"]
+    return float(vs.get("minValue", 0.0)), float(vs.get("maxValue", 0.0))
+
+
 def _feasible(spec: Mapping[str, Any], kind: str, value: Any) -> bool:
     if kind == CATEGORICAL:
         return value in spec["categoricalValueSpec"].get("values", ())
     if kind == DISCRETE:
         return any(abs(float(value) - v) <= _DISCRETE_EPSILON
                    for v in spec["discreteValueSpec"].get("values", ()))
-    key = "integerValueSpec" if kind == INTEGER else "doubleValueSpec"
-    bounds = spec[key]
-    lo = wire.parse_int64(bounds["minValue"]) if kind == INTEGER else float(bounds["minValue"])
-    hi = wire.parse_int64(bounds["maxValue"]) if kind == INTEGER else float(bounds["maxValue"])
+    lo, hi = bounds(spec)
     if kind == INTEGER and float(value) != int(value):
         return False
     return lo <= value <= hi
@@ -310,7 +319,9 @@ def validate_study_spec(spec: Any, path: str = "studySpec", *,
     Raises:
         ValidationError: naming the first offending field and its value.
     """
-    spec = _mapping(path, spec)
+    # Field names, JSON types, enum names or numbers and int64 forms first, as a proto3 JSON
+    # parser reads them; then what Vertex checks beyond the types.
+    spec = protojson.canonical("StudySpec", _mapping(path, spec), path=path)
     _no_unknown(path, spec, _SPEC_FIELDS)
 
     metrics = _list(f"{path}.metrics", spec.get("metrics"))
@@ -401,28 +412,22 @@ def _validate_parameter(pspec: Any, path: str, seen_ids: dict[str, str],
         vpath = f"{path}.doubleValueSpec"
         vs = _mapping(vpath, pspec["doubleValueSpec"])
         _no_unknown(vpath, vs, {"minValue", "maxValue", "defaultValue"})
-        for key in ("minValue", "maxValue"):
-            if key not in vs:
-                raise ValidationError(f"{vpath}.{key}", None, "is required")
-        lo, hi = _number(f"{vpath}.minValue", vs["minValue"]), _number(
-            f"{vpath}.maxValue", vs["maxValue"])
+        lo, hi = _number(f"{vpath}.minValue", vs.get("minValue", 0.0)), _number(
+            f"{vpath}.maxValue", vs.get("maxValue", 0.0))
         _check_bounds(vpath, lo, hi, vs, lambda v, f: _number(f, v), log_scale)
     elif kind == INTEGER:
         vpath = f"{path}.integerValueSpec"
         vs = _mapping(vpath, pspec["integerValueSpec"])
         _no_unknown(vpath, vs, {"minValue", "maxValue", "defaultValue"})
-        for key in ("minValue", "maxValue"):
-            if key not in vs:
-                raise ValidationError(f"{vpath}.{key}", None, "is required")
-        ilo = wire.parse_int64(vs["minValue"], f"{vpath}.minValue")
-        ihi = wire.parse_int64(vs["maxValue"], f"{vpath}.maxValue")
+        ilo = wire.parse_int64(vs.get("minValue", 0), f"{vpath}.minValue")
+        ihi = wire.parse_int64(vs.get("maxValue", 0), f"{vpath}.maxValue")
         _check_bounds(vpath, ilo, ihi, vs, wire.parse_int64, log_scale)
     elif kind == DISCRETE:
         vpath = f"{path}.discreteValueSpec"
         vs = _mapping(vpath, pspec["discreteValueSpec"])
         _no_unknown(vpath, vs, {"values", "defaultValue"})
         values = [_number(f"{vpath}.values[{j}]", v)
-                  for j, v in enumerate(_list(f"{vpath}.values", vs.get("values")))]
+                  for j, v in enumerate(_list(f"{vpath}.values", vs.get("values", [])))]
         if len(values) > _MAX_DISCRETE_VALUES:
             raise ValidationError(f"{vpath}.values", f"<{len(values)} values>",
                                   f"must hold at most {_MAX_DISCRETE_VALUES} values")
@@ -439,7 +444,7 @@ def _validate_parameter(pspec: Any, path: str, seen_ids: dict[str, str],
         vpath = f"{path}.categoricalValueSpec"
         vs = _mapping(vpath, pspec["categoricalValueSpec"])
         _no_unknown(vpath, vs, {"values", "defaultValue"})
-        categories = _list(f"{vpath}.values", vs.get("values"))
+        categories = _list(f"{vpath}.values", vs.get("values", []))
         seen: set[str] = set()
         for j, v in enumerate(categories):
             _string(f"{vpath}.values[{j}]", v)
@@ -469,7 +474,7 @@ def _validate_parameter(pspec: Any, path: str, seen_ids: dict[str, str],
                                   f"{wanted}")
         cond = _mapping(f"{cpath}.{wanted}", child[wanted])
         _no_unknown(f"{cpath}.{wanted}", cond, {"values"})
-        raw_values = _list(f"{cpath}.{wanted}.values", cond.get("values"))
+        raw_values = _list(f"{cpath}.{wanted}.values", cond.get("values", []))
         typed: list[Any] = []
         for k, raw in enumerate(raw_values):
             vfield = f"{cpath}.{wanted}.values[{k}]"
@@ -491,17 +496,23 @@ def _validate_parameter(pspec: Any, path: str, seen_ids: dict[str, str],
 
 def _check_bounds(vpath: str, lo: Any, hi: Any, vs: Mapping[str, Any], parse: Any,
                   log_scale: bool) -> None:
+    # A bound left out (proto3 JSON omits a 0) is 0.
+    given_lo, given_hi = vs.get("minValue", lo), vs.get("maxValue", hi)
     if lo > hi:
-        raise ValidationError(f"{vpath}.minValue", vs["minValue"],
-                              f"must not be greater than maxValue ({vs['maxValue']})")
+        if "maxValue" not in vs:
+            raise ValidationError(f"{vpath}.maxValue", None,
+                                  f"is absent, so 0 (proto3 JSON leaves a 0 out), which is "
+                                  f"less than minValue ({given_lo})")
+        raise ValidationError(f"{vpath}.minValue", given_lo,
+                              f"must not be greater than maxValue ({given_hi})")
     if log_scale and lo <= 0:
-        raise ValidationError(f"{vpath}.minValue", vs["minValue"],
+        raise ValidationError(f"{vpath}.minValue", given_lo,
                               "must be positive with a log scale")
     if "defaultValue" in vs:
         default = parse(vs["defaultValue"], f"{vpath}.defaultValue")
         if not lo <= default <= hi:
             raise ValidationError(f"{vpath}.defaultValue", vs["defaultValue"],
-                                  f"must lie in [{vs['minValue']}, {vs['maxValue']}]")
+                                  f"must lie in [{given_lo}, {given_hi}]")
 
 
 def _validate_stopping_spec(path: str, value: Any, key: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from vizier_keras import wire
+from vizier_keras import protojson, wire
 from vizier_keras.client._policy import PollPolicy, RetryPolicy
 from vizier_keras.client._transport import (
     CLOUD_PLATFORM_SCOPE,
@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_OPERATION = "google.longrunning.Operation"
 
 Json = dict[str, Any]
 # A study: its name object, its name string, or the Study message the service returned.
@@ -196,17 +198,18 @@ class VizierClient:
         validate_study(study, allow_extensions=not self.is_vertex)
         # A create whose request never arrived may be repeated; one that may have arrived ends
         # in ALREADY_EXISTS at worst, which get_or_create_study handles.
-        return self._http.call("POST", f"{parent_name}/studies", body=study, idempotent=False)
+        return _read("Study", self._http.call("POST", f"{parent_name}/studies", body=study,
+                                              idempotent=False))
 
     def get_study(self, name: StudyRef) -> Json:
         """Get a study (``studies.get``). Raises NotFoundError if there is none."""
-        return self._http.call("GET", as_name(StudyName, name), idempotent=True)
+        return _read("Study", self._http.call("GET", as_name(StudyName, name), idempotent=True))
 
     def list_studies(self, parent: LocationName | str, *, page_size: int | None = None
                      ) -> list[Json]:
         """Every study of a location (``studies.list``, all pages)."""
-        return list(self._http.paged(f"{as_name(LocationName, parent)}/studies", "studies",
-                                     page_size))
+        return [_read("Study", s) for s in self._http.paged(
+            f"{as_name(LocationName, parent)}/studies", "studies", page_size)]
 
     def delete_study(self, name: StudyRef) -> None:
         """Delete a study and its trials (``studies.delete``).
@@ -231,8 +234,9 @@ class VizierClient:
         """Find a study by display name (``studies.lookup``). Raises NotFoundError if none."""
         if not isinstance(display_name, str) or not display_name:
             raise ValidationError("displayName", display_name, "must be a non-empty string")
-        return self._http.call("POST", f"{as_name(LocationName, parent)}/studies:lookup",
-                          body={"displayName": display_name}, idempotent=True)
+        return _read("Study", self._http.call(
+            "POST", f"{as_name(LocationName, parent)}/studies:lookup",
+            body={"displayName": display_name}, idempotent=True))
 
     def get_or_create_study(self, parent: LocationName | str, display_name: str,
                             study_spec: Mapping[str, Any]) -> tuple[Json, bool]:
@@ -267,9 +271,9 @@ class VizierClient:
             raise ValidationError("suggestionCount", count, "must be a positive integer")
         if not isinstance(client_id, str) or not client_id:
             raise ValidationError("clientId", client_id, "must be a non-empty string")
-        return self._http.call("POST", f"{as_name(StudyName, study)}/trials:suggest",
-                          body={"suggestionCount": count, "clientId": client_id},
-                          idempotent=True)
+        return _read(_OPERATION, self._http.call(
+            "POST", f"{as_name(StudyName, study)}/trials:suggest",
+            body={"suggestionCount": count, "clientId": client_id}, idempotent=True))
 
     def suggest_trials(self, study: StudyRef, count: int = 1, *, client_id: str,
                        timeout: float | None = None) -> SuggestResult:
@@ -309,16 +313,17 @@ class VizierClient:
                 list of ``{"parameterId", "value"}``.
         """
         body = {"parameters": wire.parameter_list(parameters)}
-        return self._http.call("POST", f"{as_name(StudyName, study)}/trials", body=body,
-                          idempotent=False)
+        return _read("Trial", self._http.call(
+            "POST", f"{as_name(StudyName, study)}/trials", body=body, idempotent=False))
 
     def get_trial(self, name: TrialName | str | Mapping[str, Any]) -> Json:
         """Get a trial (``trials.get``)."""
-        return self._http.call("GET", as_name(TrialName, name), idempotent=True)
+        return _read("Trial", self._http.call("GET", as_name(TrialName, name), idempotent=True))
 
     def list_trials(self, study: StudyRef, *, page_size: int | None = None) -> list[Json]:
         """Every trial of a study (``trials.list``, all pages)."""
-        return list(self._http.paged(f"{as_name(StudyName, study)}/trials", "trials", page_size))
+        return [_read("Trial", t) for t in self._http.paged(
+            f"{as_name(StudyName, study)}/trials", "trials", page_size)]
 
     def delete_trial(self, name: TrialName | str | Mapping[str, Any]) -> None:
         """Delete a trial (``trials.delete``)."""
@@ -411,7 +416,7 @@ class VizierClient:
                                 name)
                     return current
             first["done"] = True
-            return self._http.send_once("POST", f"{name}:{verb}", None, body)
+            return _read("Trial", self._http.send_once("POST", f"{name}:{verb}", None, body))
 
         return self._http.with_retries(attempt, idempotent=False, ambiguous_ok=True)
 
@@ -419,8 +424,9 @@ class VizierClient:
             self, trial: TrialName | str | Mapping[str, Any]) -> Json:
         """Ask whether a trial should stop (``trials.checkTrialEarlyStoppingState``); returns
         the operation, without waiting."""
-        return self._http.call("POST", f"{as_name(TrialName, trial)}:checkTrialEarlyStoppingState",
-                          body={}, idempotent=True)
+        return _read(_OPERATION, self._http.call(
+            "POST", f"{as_name(TrialName, trial)}:checkTrialEarlyStoppingState", body={},
+            idempotent=True))
 
     def check_trial_early_stopping_state(self, trial: TrialName | str | Mapping[str, Any], *,
                                          timeout: float | None = None) -> bool:
@@ -432,21 +438,23 @@ class VizierClient:
 
     def stop_trial(self, trial: TrialName | str | Mapping[str, Any]) -> Json:
         """Mark a trial STOPPING (``trials.stop``); the worker running it completes it."""
-        return self._http.call("POST", f"{as_name(TrialName, trial)}:stop", body={},
-                               idempotent=True)
+        return _read("Trial", self._http.call(
+            "POST", f"{as_name(TrialName, trial)}:stop", body={}, idempotent=True))
 
     def list_optimal_trials(self, study: StudyRef) -> list[Json]:
         """The Pareto-optimal trials of a study (``trials.listOptimalTrials``); for a
         single-objective study, the best trial(s)."""
-        response = self._http.call("POST", f"{as_name(StudyName, study)}/trials:listOptimalTrials",
-                              body={}, idempotent=True)
-        return list(response.get("optimalTrials", ()) or ())
+        response = _read("ListOptimalTrialsResponse", self._http.call(
+            "POST", f"{as_name(StudyName, study)}/trials:listOptimalTrials", body={},
+            idempotent=True))
+        return list(response.get("optimalTrials", ()))
 
     # ------------------------------------------------------------------ operations
 
     def get_operation(self, name: OperationName | str) -> Json:
         """Read a long-running operation (``operations.get``), by the name the service gave."""
-        return self._http.call("GET", as_name(OperationName, name), idempotent=True)
+        return _read(_OPERATION, self._http.call("GET", as_name(OperationName, name),
+                                                 idempotent=True))
 
     def wait_operation(self, name: OperationName | str, *, timeout: float | None = None) -> Json:
         """Ask the service to wait for an operation (``operations.wait``).
@@ -457,8 +465,8 @@ class VizierClient:
         params = None
         if timeout is not None:
             params = {"timeout": wire.format_duration(timeout, "timeout")}
-        return self._http.call("POST", f"{as_name(OperationName, name)}:wait", params=params,
-                          idempotent=True)
+        return _read(_OPERATION, self._http.call(
+            "POST", f"{as_name(OperationName, name)}:wait", params=params, idempotent=True))
 
     def poll_operation(self, operation: Mapping[str, Any] | OperationName | str, *,
                        timeout: float | None = None) -> Json:
@@ -496,3 +504,18 @@ class VizierClient:
                                     details=error.get("details"), operation=name,
                                     method="GET", url=f"{self._http.endpoint}/v1/{name}")
         return op
+
+
+def _read(message: str, answer: Json) -> Json:
+    """An answer as proto3 JSON means it (:func:`protojson.canonical`): enums by name, int64 as
+    strings, defaults left out, and fields this package does not know dropped, since Vertex
+    adds fields over time and a new one must not break a user.
+
+    Raises:
+        ProtocolError: The answer is not the message it should be.
+    """
+    try:
+        return protojson.canonical(message, answer, path=message, unknown="ignore")
+    except ValidationError as e:
+        raise ProtocolError(f"the service answered a {message} that proto3 JSON cannot "
+                            f"read: {e}") from None

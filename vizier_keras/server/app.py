@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from vizier_keras import __version__
+from vizier_keras import __version__, protojson
 from vizier_keras.errors import (
     ApiError,
     InternalError,
@@ -44,8 +44,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["VizierHTTPServer", "main", "serve"]
 
-_GLOBAL_PARAMS = {"alt", "$alt", "$.xgafv", "prettyPrint", "fields", "key", "quotaUser",
-                  "access_token", "callback", "oauth_token", "upload_protocol", "uploadType"}
+_GLOBAL_PARAMS = {"alt", "$alt", "$.xgafv", "prettyPrint", "$prettyPrint", "fields", "key",
+                  "quotaUser", "access_token", "callback", "oauth_token", "upload_protocol",
+                  "uploadType"}
 _MAX_BODY = 32 * 1024 * 1024
 _SEG = r"([^/:]+)"
 _LOC = rf"projects/{_SEG}/locations/{_SEG}"
@@ -57,39 +58,72 @@ Handler = Callable[..., Json]
 
 
 class _Route:
-    def __init__(self, method: str, pattern: str, kind: str, call: str,
-                 params: Sequence[str] = ()) -> None:
+    """One v1 method: its HTTP binding, the message its body carries (``body`` names the body
+    in error messages) and the message it answers with."""
+
+    def __init__(self, method: str, pattern: str, kind: str, call: str, answer: str,
+                 body: tuple[str, str] | None = None, params: Sequence[str] = ()) -> None:
         self.method = method
         self.regex = re.compile(rf"^{pattern}$")
         self.kind = kind
         self.call = call
+        self.answer = answer
+        self.body = body
         self.params = set(params)
 
 
+_OP = "google.longrunning.Operation"
+_PAGES = ("pageSize", "pageToken")
 _ROUTES = [
-    _Route("POST", rf"{_LOC}/studies", "location", "create_study"),
-    _Route("GET", rf"{_LOC}/studies", "location", "list_studies", ("pageSize", "pageToken")),
-    _Route("POST", rf"{_LOC}/studies:lookup", "location", "lookup_study"),
-    _Route("GET", _STUDY, "study", "get_study"),
-    _Route("DELETE", _STUDY, "study", "delete_study"),
-    _Route("POST", rf"{_STUDY}/trials:suggest", "study", "suggest_trials"),
-    _Route("POST", rf"{_STUDY}/trials:listOptimalTrials", "study", "list_optimal_trials"),
-    _Route("POST", rf"{_STUDY}/trials", "study", "create_trial"),
-    _Route("GET", rf"{_STUDY}/trials", "study", "list_trials", ("pageSize", "pageToken")),
-    _Route("GET", _TRIAL, "trial", "get_trial"),
-    _Route("DELETE", _TRIAL, "trial", "delete_trial"),
-    _Route("POST", rf"{_TRIAL}:addTrialMeasurement", "trial", "add_trial_measurement"),
-    _Route("POST", rf"{_TRIAL}:complete", "trial", "complete_trial"),
+    _Route("POST", rf"{_LOC}/studies", "location", "create_study", "Study", ("Study", "study")),
+    _Route("GET", rf"{_LOC}/studies", "location", "list_studies", "ListStudiesResponse",
+           params=_PAGES),
+    _Route("POST", rf"{_LOC}/studies:lookup", "location", "lookup_study", "Study",
+           ("LookupStudyRequest", "request")),
+    _Route("GET", _STUDY, "study", "get_study", "Study"),
+    _Route("DELETE", _STUDY, "study", "delete_study", "Empty"),
+    _Route("POST", rf"{_STUDY}/trials:suggest", "study", "suggest_trials", _OP,
+           ("SuggestTrialsRequest", "request")),
+    _Route("POST", rf"{_STUDY}/trials:listOptimalTrials", "study", "list_optimal_trials",
+           "ListOptimalTrialsResponse", ("ListOptimalTrialsRequest", "request")),
+    _Route("POST", rf"{_STUDY}/trials", "study", "create_trial", "Trial", ("Trial", "trial")),
+    _Route("GET", rf"{_STUDY}/trials", "study", "list_trials", "ListTrialsResponse",
+           params=_PAGES),
+    _Route("GET", _TRIAL, "trial", "get_trial", "Trial"),
+    _Route("DELETE", _TRIAL, "trial", "delete_trial", "Empty"),
+    _Route("POST", rf"{_TRIAL}:addTrialMeasurement", "trial", "add_trial_measurement", "Trial",
+           ("AddTrialMeasurementRequest", "request")),
+    _Route("POST", rf"{_TRIAL}:complete", "trial", "complete_trial", "Trial",
+           ("CompleteTrialRequest", "request")),
     _Route("POST", rf"{_TRIAL}:checkTrialEarlyStoppingState", "trial",
-           "check_trial_early_stopping_state"),
-    _Route("POST", rf"{_TRIAL}:stop", "trial", "stop_trial"),
-    _Route("GET", rf"{_STUDY}/operations/{_SEG}", "study_op", "get_operation"),
-    _Route("POST", rf"{_STUDY}/operations/{_SEG}:wait", "study_op", "wait_operation",
-           ("timeout",)),
-    _Route("GET", rf"{_TRIAL}/operations/{_SEG}", "trial_op", "get_operation"),
-    _Route("POST", rf"{_TRIAL}/operations/{_SEG}:wait", "trial_op", "wait_operation",
-           ("timeout",)),
+           "check_trial_early_stopping_state", _OP,
+           ("CheckTrialEarlyStoppingStateRequest", "request")),
+    _Route("POST", rf"{_TRIAL}:stop", "trial", "stop_trial", "Trial",
+           ("StopTrialRequest", "request")),
+    _Route("GET", rf"{_STUDY}/operations/{_SEG}", "study_op", "get_operation", _OP),
+    _Route("POST", rf"{_STUDY}/operations/{_SEG}:wait", "study_op", "wait_operation", _OP,
+           params=("timeout",)),
+    _Route("GET", rf"{_TRIAL}/operations/{_SEG}", "trial_op", "get_operation", _OP),
+    _Route("POST", rf"{_TRIAL}/operations/{_SEG}:wait", "trial_op", "wait_operation", _OP,
+           params=("timeout",)),
 ]
+
+
+def _enum_encoding(query: dict[str, list[str]]) -> protojson.Enums:
+    """How the caller wants enums: Google's clients ask ``$alt=json;enum-encoding=int``."""
+    encoding: protojson.Enums = "names"
+    for key in ("$alt", "alt"):
+        for value in query.get(key, []):
+            form, *options = value.split(";")
+            if form not in ("json", ""):
+                raise ValidationError(key, value, "this service answers JSON only")
+            for option in options:
+                name, _, setting = option.partition("=")
+                if name == "enum-encoding" and setting == "int":
+                    encoding = "numbers"
+                elif name == "enum-encoding" and setting not in ("", "string"):
+                    raise ValidationError(key, value, "enum-encoding must be int or string")
+    return encoding
 
 
 def _name(kind: str, parts: Sequence[str]) -> Any:
@@ -174,14 +208,21 @@ class VizierHTTPServer:
             if method == "GET" and parts.path == "/healthz":
                 return 200, {"status": "SERVING", "database": self.service.database,
                              "pid": os.getpid(), "version": __version__}
-            if not parts.path.startswith("/v1/"):
+            version, _, path = parts.path[1:].partition("/")
+            if version not in ("v1", "ui"):
                 raise NotFoundError(f"no such path: {parts.path}")
-            path = parts.path[len("/v1/"):]
             for route in _ROUTES:
                 match = route.regex.match(path)
-                if match and route.method == method:
-                    return 200, self._call(route, [unquote(p) for p in match.groups()],
-                                           query, body)
+                # Google's generated clients read operations at /ui/{name}: the same method.
+                if match and route.method == method and (
+                        version == "v1" or route.kind.endswith("_op")):
+                    enums = _enum_encoding(query)
+                    answer = self._call(route, [unquote(p) for p in match.groups()], query,
+                                        body)
+                    if enums == "numbers":
+                        answer = protojson.canonical(route.answer, answer, unknown="ignore",
+                                                     enums=enums)
+                    return 200, answer
             if any(r.regex.match(path) for r in _ROUTES):
                 raise NotFoundError(f"{method} is not a method of {parts.path}")
             raise NotFoundError(f"no such path: {parts.path}")
@@ -220,6 +261,10 @@ class VizierHTTPServer:
         except ValueError as e:
             raise ValidationError("body", raw[:100].decode("utf-8", "replace"),
                                   f"is not JSON: {e}") from None
+        if route.body is not None:
+            # As a proto3 JSON parser reads it: enums by name or number, defaults left out.
+            message, where = route.body
+            body = protojson.canonical(message, body, path=where)
         return handler(name, body)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

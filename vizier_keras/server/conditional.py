@@ -113,8 +113,9 @@ def fill_value(spec: Mapping[str, Any]) -> Any:
         if "defaultValue" in vs:
             return min(values, key=lambda v: abs(v - float(vs["defaultValue"])))
         return values[0]
+    low = studyspec.bounds(spec)[0]
     if kind == studyspec.INTEGER:
-        vs = spec["integerValueSpec"]
-        return wire.parse_int64(vs.get("defaultValue", vs["minValue"]))
-    vs = spec["doubleValueSpec"]
-    return float(vs.get("defaultValue", vs["minValue"]))
+        default = spec["integerValueSpec"].get("defaultValue")
+        return low if default is None else wire.parse_int64(default)
+    default = spec["doubleValueSpec"].get("defaultValue")
+    return low if default is None else float(default)

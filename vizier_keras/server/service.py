@@ -47,7 +47,7 @@ from vizier._src.service import custom_errors, study_pb2, vizier_service_pb2
 from vizier._src.service import resources as oss_resources
 from vizier.service import pyvizier as svz
 
-from vizier_keras import studyspec, wire
+from vizier_keras import protojson, studyspec, wire
 from vizier_keras.errors import (
     AlreadyExistsError,
     ApiError,
@@ -157,7 +157,8 @@ class VizierService:
                                        "createTime", "inactiveReason"})
         study_in = {k: body[k] for k in ("displayName", "studySpec") if k in body}
         studyspec.validate_study(study_in, "study", allow_extensions=True)
-        spec = dict(study_in["studySpec"])
+        # Stored as Vertex stores it: proto3 JSON with defaults left out, enums by name.
+        spec = protojson.canonical("StudySpec", study_in["studySpec"], path="study.studySpec")
         flat_spec = messages.flat_oss_spec(spec)
         try:
             problem = svz.StudyConfig.from_proto(flat_spec).to_problem()
