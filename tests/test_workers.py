@@ -40,9 +40,14 @@ WORKER = textwrap.dedent("""
                     f.write(str(epoch) + "\\n")
                 time.sleep(0.5)
 
+    session = None
+    if os.environ.get("WIRE_SHAPE") == "vertex-shaped":
+        from vertex_shaped import VertexShapedSession
+        session = VertexShapedSession(inject=True)
+
     tuner = CloudTuner(mlp, None, None, objective="val_accuracy", max_trials=int(max_trials),
                        study_id=study_id, directory=directory, endpoint=endpoint,
-                       algorithm="RANDOM_SEARCH")
+                       algorithm="RANDOM_SEARCH", session=session)
     x, y = digits()
     tuner.search(x, y, validation_split=0.25, epochs=int(epochs), verbose=0,
                  callbacks=[Marker()])
@@ -58,10 +63,11 @@ def run_worker(*args: str, env: dict[str, str] | None = None, **kwargs: Any
                             env={**os.environ, **(env or {})}, **kwargs)
 
 
-def test_worker_processes_share_a_study_without_duplicates_or_losses(tmp_path, local_server):
+def test_worker_processes_share_a_study_without_duplicates_or_losses(tmp_path, local_server,
+                                                                   wire_shape):
     study_id = unique("team")
-    workers = [run_worker(local_server.url, study_id, str(tmp_path / f"w{i}"), "7", "1")
-               for i in range(3)]
+    workers = [run_worker(local_server.url, study_id, str(tmp_path / f"w{i}"), "7", "1",
+                          env={"WIRE_SHAPE": wire_shape}) for i in range(3)]
     reports = []
     for w in workers:
         out, err = w.communicate(timeout=600)

@@ -5,7 +5,9 @@ Field names of the messages appear here and in :mod:`vizier_keras.studyspec` (th
 only. proto3 JSON rules that matter: fields are lowerCamelCase; int64 values travel as strings
 (``"stepCount": "3"``) but readers must also take numbers; a field at its default value may be
 absent (``done``, ``shouldStop``, ``trials``, ``nextPageToken``); durations are strings such as
-``"1.500s"``; timestamps are RFC 3339 in UTC.
+``"1.500s"``; timestamps are RFC 3339 in UTC. Whole messages are read by
+:mod:`vizier_keras.protojson` (defaults, enum numbers, unknown fields); this module reads and
+builds their parts.
 """
 
 from __future__ import annotations
