@@ -4,6 +4,7 @@ VizierService method against the embedded server: it sends enums as numbers
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,25 +24,33 @@ Spec = v1.StudySpec
 Param = v1.StudySpec.ParameterSpec
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The embedded service in this process, on a loopback port."""
+@pytest.fixture(scope="module", params=["in-process", "vizier-keras serve"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[str]:
+    """The embedded service's URL: in this process, or the session's ``vizier-keras serve``."""
+    if request.param == "vizier-keras serve":
+        yield request.getfixturevalue("local_server").url
+        return
     from vizier_keras.server.app import VizierHTTPServer
     from vizier_keras.server.service import VizierService
 
     service = VizierService(tmp_path_factory.mktemp("google") / "vizier.db")
     try:
         with VizierHTTPServer(service) as http:
-            yield http
+            yield http.url
     finally:
         service.close()
 
 
 @pytest.fixture(scope="module")
-def google(server: Any) -> VizierServiceClient:
-    transport = VizierServiceRestTransport(host=f"{server.host}:{server.port}",
+def google(server: str) -> VizierServiceClient:
+    transport = VizierServiceRestTransport(host=server.removeprefix("http://"),
                                            credentials=AnonymousCredentials(), url_scheme="http")
     return VizierServiceClient(transport=transport)
+
+
+def unique_name(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def every_kind_of_parameter(**extra: Any) -> v1.StudySpec:
@@ -81,6 +90,12 @@ def new_study(google: VizierServiceClient, name: str, **extra: Any) -> v1.Study:
         display_name=name, study_spec=every_kind_of_parameter(**extra)))
 
 
+@pytest.fixture
+def names() -> dict[str, str]:
+    """Display names unique to one test, since the served database outlives it."""
+    return {key: unique_name(key) for key in ("lifecycle", "operations", "taken", "enums")}
+
+
 def suggest(google: VizierServiceClient, study: v1.Study, count: int,
             client_id: str) -> v1.SuggestTrialsResponse:
     operation = google.suggest_trials(request=v1.SuggestTrialsRequest(
@@ -88,13 +103,13 @@ def suggest(google: VizierServiceClient, study: v1.Study, count: int,
     return operation.result(timeout=60)
 
 
-def test_a_whole_study_lifecycle(google):
-    study = new_study(google, "lifecycle")
+def test_a_whole_study_lifecycle(google, names):
+    study = new_study(google, names["lifecycle"])
     assert study.state == v1.Study.State.ACTIVE
     assert study.study_spec == every_kind_of_parameter()  # the 0 bounds came back as 0
     assert google.get_study(name=study.name) == study
     assert google.lookup_study(request=v1.LookupStudyRequest(
-        parent=PARENT, display_name="lifecycle")) == study
+        parent=PARENT, display_name=names["lifecycle"])) == study
     assert study.name in [s.name for s in google.list_studies(parent=PARENT)]
 
     response = suggest(google, study, 2, "worker-0")
@@ -160,8 +175,8 @@ def test_a_whole_study_lifecycle(google):
         google.get_study(name=study.name)
 
 
-def test_operations_are_read_and_waited_for_through_the_operations_mixin(google):
-    study = new_study(google, "operations")
+def test_operations_are_read_and_waited_for_through_the_operations_mixin(google, names):
+    study = new_study(google, names["operations"])
     operation = google.suggest_trials(request=v1.SuggestTrialsRequest(
         parent=study.name, suggestion_count=1, client_id="w"))
     name = operation.operation.name
@@ -174,10 +189,10 @@ def test_operations_are_read_and_waited_for_through_the_operations_mixin(google)
     assert len(response.trials) == 1
 
 
-def test_errors_arrive_as_googles_exception_classes(google):
-    new_study(google, "taken")
+def test_errors_arrive_as_googles_exception_classes(google, names):
+    new_study(google, names["taken"])
     with pytest.raises(exceptions.Conflict) as conflict:  # 409, as api_core names it
-        new_study(google, "taken")
+        new_study(google, names["taken"])
     assert status_of(conflict.value) == "ALREADY_EXISTS"
     with pytest.raises(exceptions.NotFound):
         google.get_study(name=f"{PARENT}/studies/404")
@@ -191,13 +206,13 @@ def test_errors_arrive_as_googles_exception_classes(google):
     with pytest.raises(exceptions.BadRequest, match="suggestionCount") as info:
         google.suggest_trials(request=v1.SuggestTrialsRequest(
             parent=google.lookup_study(request=v1.LookupStudyRequest(
-                parent=PARENT, display_name="taken")).name, client_id="w"))
+                parent=PARENT, display_name=names["taken"])).name, client_id="w"))
     assert status_of(info.value) == "INVALID_ARGUMENT"
 
 
-def test_enums_are_answered_as_numbers_when_asked_and_as_names_otherwise(google, server):
-    study = new_study(google, "enum-encoding")
-    url = f"{server.url}/v1/{study.name}"
+def test_enums_are_answered_as_numbers_when_asked_and_as_names_otherwise(google, server, names):
+    study = new_study(google, names["enums"])
+    url = f"{server}/v1/{study.name}"
     as_numbers = requests.get(url, params={"$alt": "json;enum-encoding=int"}, timeout=10).json()
     assert as_numbers["state"] == 1
     assert as_numbers["studySpec"]["algorithm"] == 3  # RANDOM_SEARCH is 3, not a position
