@@ -59,6 +59,7 @@ from vizier_keras.errors import (
 from vizier_keras.resources import LocationName, OperationName, StudyName, TrialName
 from vizier_keras.server import messages, names, policies, stopping, study_state
 from vizier_keras.server.datastore import Servicer, SQLDataStore
+from vizier_keras.server.suggest import INLINE_WAIT, Suggester
 
 logger = logging.getLogger(__name__)
 
@@ -103,13 +104,16 @@ class VizierService:
         # counts only while that still matches. Entries leave with their trial or study.
         self._completed_json: collections.defaultdict[
             str, dict[str, tuple[tuple[int, int], Json]]] = collections.defaultdict(dict)
-        # One lock per study around everything that creates trials or suggestion operations
-        # (suggest, create, stopping checks of the study state), so trial ids and study-wide
-        # trial budgets cannot race.
+        # One lock per study (by OSS name) around every read-modify-write of its trials and
+        # operations, ours and OSS's servicer's alike: trials are read afresh under it, so no
+        # write is undone by a stale copy and trial ids and budgets cannot race.
         self._study_locks: collections.defaultdict[str, threading.RLock] = (
             collections.defaultdict(threading.RLock))
+        self._servicer._study_name_to_lock = self._study_locks
         self._create_lock = threading.Lock()
-        self._end_orphaned_operations()
+        self._suggester = Suggester(self._ds, self._pythia, self._study_locks.__getitem__,
+                                    self._trial_limit, self._after_batch)
+        self._suggester.resume()
 
     # ------------------------------------------------------------------ OSS access
 
@@ -221,11 +225,12 @@ class VizierService:
         raise NotFoundError(f"no study with displayName {name!r} in {parent.name}")
 
     def delete_study(self, name: StudyName) -> Json:
-        with self._study_locks[name.name]:
-            self._guard(lambda: self._ds.delete_study(names.oss_study(name)),
-                        f"study {name.name}")
-            self._specs.pop(names.oss_study(name), None)
-            self._completed_json.pop(names.oss_study(name), None)
+        oss_name = names.oss_study(name)
+        with self._study_locks[oss_name]:
+            self._guard(lambda: self._ds.delete_study(oss_name), f"study {name.name}")
+            self._specs.pop(oss_name, None)
+            self._completed_json.pop(oss_name, None)
+            self._suggester.forget(oss_name)
         return {}
 
     @staticmethod
@@ -281,7 +286,7 @@ class VizierService:
             raise ValidationError("contexts", body["contexts"],
                                   "contextual suggestions are not supported by this service")
         oss_name = names.oss_study(study_name)
-        with self._study_locks[study_name.name]:
+        with self._study_locks[oss_name]:
             spec = self._specs.get(oss_name)
             if spec is None:
                 spec = self._vertex_spec(self._load_study(study_name))
@@ -296,73 +301,32 @@ class VizierService:
                 mine = [t for t in trials if t.state == study_pb2.Trial.State.ACTIVE
                         and t.client_id == client_id]
                 state = self._refresh_state(study, trials)
-                max_trials = stopping_config.get("maxNumTrials")
-                if max_trials is not None:
-                    budget = min(count, len(mine) + max(0, max_trials - len(trials)))
+                limit = self._trial_limit(oss_name, trials)
+                if limit is not None:
+                    budget = min(count, len(mine) + limit)
             if state != wire.StudyState.ACTIVE.value or budget < 1:
                 mine = [t for t in self._ds.list_trials(oss_name)
                         if t.state == study_pb2.Trial.State.ACTIVE and t.client_id == client_id]
-                return self._finished_suggest(study_name, client_id, mine[:count], state)
-            request = vizier_service_pb2.SuggestTrialsRequest(
-                parent=oss_name, suggestion_count=budget, client_id=client_id)
-            began = time.monotonic()
-            try:
-                operation = self._servicer.SuggestTrials(request)
-            except Exception as e:
-                logger.exception("suggest failed for %s", oss_name)
-                self._fail_open_operations(oss_name, client_id, 13, f"suggest failed: {e}")
-                raise InternalError(f"suggest failed: {type(e).__name__}: {e}") from e
-            logger.info("suggest for %s (%s) took %.2f s", client_id, study_name.study_id,
-                        time.monotonic() - began)
-            if stopping_config and operation.done and not operation.HasField("error"):
-                self._refresh_state(self._load_study(study_name),
-                                    list(self._ds.list_trials(oss_name)))
-        return self._operation_json(study_name, operation, study_state=state)
+                op = self._suggester.answer(oss_name, client_id, mine[:count])
+                return self._operation_json(study_name, op, study_state=state)
+            op = self._suggester.submit(oss_name, client_id, budget)
+        if not op.done:
+            self._suggester.wait(oss_name, op.name, INLINE_WAIT)
+            op = self._guard(lambda: self._ds.get_suggestion_operation(op.name),
+                             f"study {study_name.name}")
+        return self._operation_json(study_name, op)
 
-    def _finished_suggest(self, study_name: StudyName, client_id: str,
-                          trials: list[study_pb2.Trial], state: str) -> Json:
-        """A done suggest operation with no new trial (study over or trial budget spent)."""
-        oss_name = names.oss_study(study_name)
-        res = oss_resources.StudyResource.from_name(oss_name)
-        number = self._guard(lambda: self._max_op_number(oss_name, client_id), "operation") + 1
-        op = operations_pb2.Operation(
-            name=oss_resources.SuggestionOperationResource(
-                res.owner_id, res.study_id, client_id, number).name, done=True)
-        response = vizier_service_pb2.SuggestTrialsResponse(trials=trials)
-        op.response.value = response.SerializeToString()
-        self._ds.create_suggestion_operation(op)
-        return self._operation_json(study_name, op, study_state=state)
+    def _trial_limit(self, oss_name: str, trials: list[study_pb2.Trial]) -> int | None:
+        """How many more trials the study's maxNumTrials allows (None: no limit)."""
+        spec = self._specs.get(oss_name) or self._vertex_spec(self._ds.load_study(oss_name))
+        max_trials = (spec.get("studyStoppingConfig") or {}).get("maxNumTrials")
+        return None if max_trials is None else max(0, max_trials - len(trials))
 
-    def _max_op_number(self, oss_name: str, client_id: str) -> int:
-        try:
-            return int(self._ds.max_suggestion_operation_number(oss_name, client_id))
-        except custom_errors.NotFoundError:
-            return 0
-
-    def _fail_open_operations(self, oss_name: str, client_id: str, code: int,
-                              message: str) -> None:
-        try:
-            ops = self._ds.list_suggestion_operations(oss_name, client_id, lambda o: not o.done)
-        except custom_errors.NotFoundError:
-            return
-        for op in ops:
-            op.done = True
-            op.error.code = code
-            op.error.message = message
-            self._ds.update_suggestion_operation(op)
-
-    def _end_orphaned_operations(self) -> None:
-        """End suggestion operations that a killed server left unfinished.
-
-        Only one server owns a database file, so at start no operation can still be running. OSS
-        would hand such an operation back to its client forever.
-        """
-        for op in self._ds.unfinished_suggestion_operations():
-            op.done = True
-            op.error.code = 14  # UNAVAILABLE: asking again is safe
-            op.error.message = "the server stopped while this operation ran; suggest again"
-            self._ds.update_suggestion_operation(op)
-            logger.warning("ended orphaned operation %s", op.name)
+    def _after_batch(self, oss_name: str) -> None:
+        """A batch of suggestions was made: the study's state may have changed."""
+        study = self._ds.load_study(oss_name)
+        if self._vertex_spec(study).get("studyStoppingConfig"):
+            self._refresh_state(study, list(self._ds.list_trials(oss_name)))
 
     # ------------------------------------------------------------------ operations
 
@@ -397,7 +361,7 @@ class VizierService:
                                        "startTime", "endTime", "measurements",
                                        "finalMeasurement", "infeasibleReason", "customJob",
                                        "webAccessUris"})
-        with self._study_locks[study_name.name]:
+        with self._study_locks[names.oss_study(study_name)]:
             study = self._load_study(study_name)
             spec = self._vertex_spec(study)
             values = self._checked_parameters(spec, body.get("parameters"))
@@ -463,7 +427,7 @@ class VizierService:
 
     def delete_trial(self, name: TrialName) -> Json:
         self._load_trial(name)
-        with self._study_locks[name.study.name]:
+        with self._study_locks[names.oss_study(name.study)]:
             self._guard(lambda: self._ds.delete_trial(names.oss_trial(name)),
                         f"trial {name.name}")
             self._completed_json[names.oss_study(name.study)].pop(names.oss_trial(name), None)
@@ -603,5 +567,7 @@ class VizierService:
     # ------------------------------------------------------------------ lifetime
 
     def close(self) -> None:
-        """Release the database connection."""
+        """Stop computing suggestions (unfinished ones resume at the next start) and release
+        the database connection."""
+        self._suggester.close()
         self._ds.close()
