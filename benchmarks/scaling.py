@@ -11,6 +11,14 @@ Algorithms: RANDOM_SEARCH and the default (GP-UCB-PE; the server's programs are 
 warm-up study first, as in a running service).
 
 Target (issue 5): RANDOM_SEARCH with the 5 s objective, >= 3.5x trials per minute at 4 workers.
+
+Burst (``--burst 1,8,32``; issue 33): a default-algorithm study with 20 completed trials; after
+two warm suggestions (each completed, so the study grows as in a run) N workers, each with its
+own client id and client, ask for one trial at the same moment. Measured: the time until every
+worker holds its trial, against one warm suggestion timed just before; the workers whose
+request failed (a timeout included); and the trials the study holds afterwards (exactly 20 + 2
++ N when no suggestion is computed twice). Target: 32 at once served within 16x one warm
+suggestion, no client timeout, nothing computed twice.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import random
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -101,6 +111,61 @@ def measure(endpoint: str, client: Any, algorithm: str, workers: int, objective:
             _common.percentile(asks, 90)}
 
 
+def burst(endpoint: str, client: Any, workers: int, completed: int = 20) -> dict[str, Any]:
+    """N workers asking at once on a default-algorithm study (see the module docstring)."""
+    from vizier_keras.client import VizierClient
+
+    algorithm = "ALGORITHM_UNSPECIFIED"
+    study = client.create_study(_common.PARENT, f"burst-{workers}-{time.time_ns()}",
+                                spec(algorithm))
+    rng = random.Random(workers)
+    for _ in range(completed):
+        values = {"a": rng.uniform(0, 1), "b": 10 ** rng.uniform(-3, 0),
+                  "c": rng.randint(1, 10), "d": rng.choice(["x", "y", "z"])}
+        trial = client.create_trial(study, values)
+        client.complete_trial(trial, {"objective": value(trial)})
+    warm = []
+    for i in range(2):
+        t0 = time.perf_counter()
+        trial = client.suggest_trials(study, 1, client_id=f"warm-{i}").trials[0]
+        warm.append(time.perf_counter() - t0)
+        client.complete_trial(trial, {"objective": value(trial)})
+    go = threading.Event()
+    got: dict[int, Any] = {}
+
+    def ask(i: int) -> None:
+        with VizierClient(endpoint) as mine:  # the default timeouts, as a user has them
+            go.wait()
+            try:
+                trial = mine.suggest_trials(study, 1, client_id=f"burst-{i}").trials[0]
+                got[i] = (time.perf_counter(), trial["name"])
+            except Exception as e:  # counted as failed
+                got[i] = (time.perf_counter(), e)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    start = time.perf_counter()
+    go.set()
+    for t in threads:
+        t.join()
+    failed = [repr(x) for _, x in got.values() if not isinstance(x, str)]
+    names = [x for _, x in got.values() if isinstance(x, str)]
+    all_served = max(t for t, _ in got.values()) - start
+    trials = client.list_trials(study)
+    for trial in trials:
+        if trial.get("state") == "ACTIVE":
+            client.complete_trial(trial, {"objective": value(trial)})
+    client.delete_study(study)
+    return {"workers": workers, "completed_before": completed + 2,
+            "warm_suggest_seconds": warm[-1], "first_warm_seconds": warm[0],
+            "all_served_seconds": all_served, "ratio_to_warm": all_served / warm[-1],
+            "failed": failed, "distinct_trials": len(set(names)),
+            "study_trials_after": len(trials),
+            "computed_twice": len(trials) - (completed + 2 + workers)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short windows, RANDOM_SEARCH")
@@ -109,8 +174,12 @@ def main() -> None:
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--window", type=float, default=None,
                         help="seconds per measurement (default: 12x the objective, >= 30)")
+    parser.add_argument("--burst", default=None,
+                        help="only the burst measurement, for these worker counts (e.g. 1,8,32)")
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "scaling.json"))
     args = parser.parse_args()
+    if args.burst:
+        return main_burst(args)
     if args.quick:
         args.algorithms = "RANDOM_SEARCH"
 
@@ -154,6 +223,43 @@ def main() -> None:
     if target:
         print(f"  RANDOM_SEARCH, 5 s objective, 4 workers: {target[0]['speedup']:.2f}x "
               f"(target >= 3.5x)")
+
+
+def main_burst(args: argparse.Namespace) -> None:
+    from vizier_keras.client import VizierClient
+    from vizier_keras.server.embedded import start_local_server
+
+    out = args.out if args.out != os.path.join(_common.RESULTS, "scaling.json") else (
+        os.path.join(_common.RESULTS, "burst.json"))
+    server = start_local_server(os.path.join(tempfile.mkdtemp(), "burst.db"))
+    report: dict[str, Any] = {"machine": _common.machine(), "args": vars(args), "runs": []}
+    try:
+        with VizierClient(server.url, timeout=(10, 600)) as client:
+            warm_up(client, "ALGORITHM_UNSPECIFIED")
+            for workers in (int(x) for x in args.burst.split(",")):
+                run = burst(server.url, client, workers)
+                report["runs"].append(run)
+                _common.save(report, out)
+                print(f"{workers} at once: all served in {run['all_served_seconds']:.2f} s "
+                      f"({run['ratio_to_warm']:.1f}x one warm suggest of "
+                      f"{run['warm_suggest_seconds']:.2f} s), failed {len(run['failed'])}, "
+                      f"computed twice {run['computed_twice']}", flush=True)
+    finally:
+        server.stop()
+    rows = [[r["workers"], r["warm_suggest_seconds"], r["all_served_seconds"],
+             r["ratio_to_warm"], len(r["failed"]), r["computed_twice"]] for r in report["runs"]]
+    target = [r for r in report["runs"] if r["workers"] == 32]
+    if target:
+        r = target[0]
+        report["target_32_met"] = (r["ratio_to_warm"] <= 16 and not r["failed"]
+                                   and r["computed_twice"] == 0)
+    _common.save(report, out)
+    print(_common.table(["workers at once", "warm suggest s", "all served s", "x warm",
+                         "failed", "computed twice"], rows))
+    if target:
+        print(f"  32 at once: {target[0]['ratio_to_warm']:.1f}x one warm suggest "
+              f"(target <= 16x, no failure, nothing computed twice): "
+              f"{'met' if report['target_32_met'] else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ embedded mode (start, share, stop with the owner)."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -129,6 +130,91 @@ def test_an_operation_left_unfinished_by_a_crash_ends_with_unavailable(server_pr
         with pytest.raises(errors.UnavailableError):
             c.poll_operation(stale)
     assert "ended orphaned operation" in restarted.output()
+
+
+def test_kill_9_while_a_suggestion_computes_and_the_restarted_server_finishes_it(
+        server_process, tmp_path):
+    # The default algorithm's first suggestion loads the GP module for seconds: time enough to
+    # kill the server while the operation is unfinished.
+    proc = server_process()
+    with client(proc.wait_ready()) as c:
+        study = c.create_study(PARENT, "killed", {**SPEC, "algorithm": "ALGORITHM_UNSPECIFIED"})
+        operation = c.start_suggest_trials(study, 2, "w0")
+    assert not operation.get("done")
+    proc.process.kill()
+    proc.process.wait(30)
+    restarted = server_process()
+    with client(restarted.wait_ready()) as c:
+        done = c.poll_operation(operation["name"], timeout=300)
+        trials = done["response"]["trials"]
+        assert len(trials) == 2 and {t["clientId"] for t in trials} == {"w0"}
+        assert len(c.list_trials(study)) == 2  # nothing computed twice
+        # Asking again with the same client id hands back the same trials.
+        again = c.suggest_trials(study, 2, client_id="w0").trials
+        assert [t["name"] for t in again] == [t["name"] for t in trials]
+    assert "resuming suggest operation" in restarted.output()
+
+
+def serve_fails(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``vizier-keras serve`` expecting a refusal: exit status 2 and one line on stderr,
+    which is returned."""
+    out = subprocess.run([sys.executable, "-m", "vizier_keras.cli", "serve", *args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, **(env or {})})
+    assert out.returncode == 2, (out.returncode, out.stderr[-3000:])
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vizier-keras serve: "), out.stderr
+    return lines[0]
+
+
+def test_start_up_errors_are_one_sentence_and_touch_no_foreign_file(tmp_path, server_process):
+    import sqlite3
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    assert "is not a SQLite database" in serve_fails("--database", str(text), "--port", "0")
+    assert text.read_text() == "not a database\n"
+
+    other = tmp_path / "shop.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    db.close()
+    before = other.read_bytes()
+    message = serve_fails("--database", str(other), "--port", "0")
+    assert "tables of another application (customers)" in message
+    assert other.read_bytes() == before  # no Vizier table added
+
+    assert "is a directory" in serve_fails("--database", str(tmp_path), "--port", "0")
+    message = serve_fails("--database", str(tmp_path / "v.db"), "--host", "0.0.0.0",
+                          "--port", "0", env={"VIZIER_KERAS_TOKEN": ""})
+    assert "--insecure" in message and "token" in message
+    assert "cannot be read" in serve_fails("--database", str(tmp_path / "v.db"),
+                                           "--token-file", str(tmp_path / "missing"))
+
+    first = server_process(tmp_path / "owned.db")
+    url = first.wait_ready()
+    assert "already owns" in serve_fails("--database", str(tmp_path / "owned.db"), "--port", "0")
+    port = url.rsplit(":", 1)[1]
+    assert "cannot listen" in serve_fails("--database", str(tmp_path / "v2.db"), "--port", port)
+
+
+def test_a_token_from_a_file_any_scheme_case_and_an_open_health_check(tmp_path, server_process):
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-from-a-file\n")
+    proc = server_process(tmp_path / "v.db", "--token-file", str(token_file))
+    url = proc.wait_ready()
+    studies = f"{url}/v1/{PARENT}/studies"
+    assert requests.get(studies, timeout=30).status_code == 401
+    # Health is open to all, and says where and what only to a caller with the token.
+    assert requests.get(f"{url}/healthz", timeout=30).json() == {"status": "SERVING"}
+    assert requests.get(f"{url}/healthz", timeout=30, headers={
+        "Authorization": "Bearer s3cret-from-a-file"}).json()["database"].endswith("v.db")
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        answer = requests.get(studies, timeout=30,
+                              headers={"Authorization": f"{scheme} s3cret-from-a-file"})
+        assert answer.status_code == 200, scheme
+    assert "s3cret" not in " ".join(proc.process.args)  # not on the command line
+    assert (tmp_path / "v.db").stat().st_mode & 0o077 == 0
 
 
 WORKER = textwrap.dedent("""

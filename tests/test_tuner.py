@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 import pytest
+import requests
 from conftest import shaped_session, unique
 from keras_models import digits, getting_started, mlp
 from vertex_shaped import VertexShapedSession
@@ -100,15 +101,31 @@ def test_vizier_endpoint_points_any_project_and_region_at_a_server(tmp_path, loc
 
 
 def test_embedded_service_by_default(tmp_path, monkeypatch):
+    # VIZIER_KERAS_TOKEN is what a team's server reads (the README suggests it): set here, it
+    # must not leak into the embedded server while the tuner's client sends none.
+    monkeypatch.setenv("VIZIER_KERAS_TOKEN", "a-team-servers-token")
     monkeypatch.delenv("VIZIER_ENDPOINT", raising=False)
     tuner = CloudTuner(mlp, project_id=None, region=None, objective="val_accuracy",
                        max_trials=2, directory=str(tmp_path), project_name="emb",
                        algorithm="RANDOM_SEARCH")
     search(tuner, epochs=1)
     assert tuner.oracle.connection.kind == "embedded"
-    assert os.path.exists(tmp_path / "emb" / "vizier.db")
+    database = tmp_path / "emb" / "vizier.db"
+    assert os.path.exists(database)
     assert tuner.oracle.study["name"].startswith("projects/local/locations/local/")
-    tuner.oracle.connection.server.stop()
+    server = tuner.oracle.connection.server
+    # The embedded server asks for its own token; this user's files alone carry it.
+    assert requests.get(f"{server.url}/v1/projects/local/locations/local/studies",
+                        timeout=10).status_code == 401
+    for path in (database, f"{database}.server.json"):
+        assert os.stat(path).st_mode & 0o077 == 0, path
+    # Another worker of the same job finds the server and its token.
+    again = CloudTuner(mlp, project_id=None, region=None, objective="val_accuracy",
+                       max_trials=2, directory=str(tmp_path), project_name="emb",
+                       algorithm="RANDOM_SEARCH")
+    assert len(again.oracle.client.list_trials(tuner.oracle.study)) == 2
+    assert again.oracle.connection.server.url == server.url
+    server.stop()
 
 
 def test_study_config_is_used_as_given(tmp_path, local_server):

@@ -108,7 +108,7 @@ def connect(
     from vizier_keras.server.embedded import start_local_server
 
     server = start_local_server(os.path.join(os.fspath(directory), DATABASE_NAME))
-    made = VizierClient(server.url, **options)
+    made = VizierClient(server.url, token=server.token, **options)
     logger.info("no Google Cloud project given: using the embedded Vizier service at %s",
                 server.url)
     return Connection(made, LocationName(LOCAL_PROJECT, region or LOCAL_REGION), "embedded",

@@ -45,6 +45,7 @@ __all__ = [
     "ProtocolError",
     "RequestTimeoutError",
     "ResourceExhaustedError",
+    "StartupError",
     "TransportError",
     "UnauthenticatedError",
     "UnavailableError",
@@ -92,6 +93,11 @@ class MissingExtraError(VizierError, ImportError):
                          f"Python ({sys.executable}: no module {names}): "
                          f"pip install 'vizier-keras[{extra}]'" + (f"; {instead}" if instead
                                                                     else ""))
+
+
+class StartupError(VizierError, RuntimeError):
+    """A server cannot start as asked; the message is one sentence naming the problem and the
+    fix (``vizier-keras serve`` prints it and exits 2)."""
 
 
 class ProtocolError(VizierError):

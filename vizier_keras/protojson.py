@@ -287,6 +287,13 @@ def _value(kind: str, value: Any, path: str, unknown: Unknown, enums: Enums,
             raise ValidationError(path, value, "must be a string")
         return value
     if kind == "Value":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:  # a Value's number is a double
+                if math.isfinite(float(value)):
+                    return value
+            except OverflowError:
+                pass
+            raise ValidationError(path, str(value)[:40], "is out of the range of a double")
         return value
     if kind == "Any":
         return _any(value, path, unknown, enums, depth)

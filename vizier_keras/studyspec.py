@@ -67,6 +67,8 @@ _STOPPING_SPECS = ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec",
                    "convexAutomatedStoppingSpec")
 _PARAMETER_FIELDS = {"parameterId", "scaleType", "conditionalParameterSpecs", *_VALUE_SPEC_KEYS}
 _MAX_DISCRETE_VALUES = 1000
+MAX_PARAMETERS = 1000
+MAX_METRICS = 100
 _DISCRETE_EPSILON = 1e-10
 
 
@@ -325,6 +327,9 @@ def validate_study_spec(spec: Any, path: str = "studySpec", *,
     _no_unknown(path, spec, _SPEC_FIELDS)
 
     metrics = _list(f"{path}.metrics", spec.get("metrics"))
+    if len(metrics) > MAX_METRICS:
+        raise ValidationError(f"{path}.metrics", f"<{len(metrics)} metrics>",
+                              f"must hold at most {MAX_METRICS} metrics")
     metric_ids: set[str] = set()
     for i, metric in enumerate(metrics):
         mpath = f"{path}.metrics[{i}]"
@@ -349,6 +354,10 @@ def validate_study_spec(spec: Any, path: str = "studySpec", *,
     seen_ids: dict[str, str] = {}
     for i, pspec in enumerate(parameters):
         _validate_parameter(pspec, f"{path}.parameters[{i}]", seen_ids)
+        if len(seen_ids) > MAX_PARAMETERS:
+            raise ValidationError(f"{path}.parameters", f"<over {MAX_PARAMETERS} parameters>",
+                                  f"must hold at most {MAX_PARAMETERS} parameters, "
+                                  "conditional ones included")
 
     for key, enum in (("algorithm", wire.Algorithm), ("observationNoise", wire.ObservationNoise),
                       ("measurementSelectionType", wire.MeasurementSelectionType)):
@@ -445,6 +454,9 @@ def _validate_parameter(pspec: Any, path: str, seen_ids: dict[str, str],
         vs = _mapping(vpath, pspec["categoricalValueSpec"])
         _no_unknown(vpath, vs, {"values", "defaultValue"})
         categories = _list(f"{vpath}.values", vs.get("values", []))
+        if len(categories) > _MAX_DISCRETE_VALUES:
+            raise ValidationError(f"{vpath}.values", f"<{len(categories)} values>",
+                                  f"must hold at most {_MAX_DISCRETE_VALUES} values")
         seen: set[str] = set()
         for j, v in enumerate(categories):
             _string(f"{vpath}.values[{j}]", v)

@@ -214,12 +214,17 @@ def parse_timestamp(value: Any, field: str = "timestamp") -> _dt.datetime:
 # --------------------------------------------------------------------------- messages
 
 _ID_RE = re.compile(r"^\S+$")
+MAX_ID_LENGTH = 256
 
 
 def check_id(field: str, value: Any) -> str:
-    """A parameter or metric id: a non-empty string without whitespace."""
+    """A parameter or metric id: a non-empty string without whitespace, at most
+    :data:`MAX_ID_LENGTH` characters."""
     if not isinstance(value, str) or not _ID_RE.match(value):
         raise ValidationError(field, value, "must be a non-empty string without whitespace")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(field, value[:40] + "...",
+                              f"must be at most {MAX_ID_LENGTH} characters")
     return value
 
 

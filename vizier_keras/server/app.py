@@ -35,6 +35,7 @@ from vizier_keras.errors import (
     InternalError,
     InvalidArgumentError,
     NotFoundError,
+    StartupError,
     UnauthenticatedError,
     ValidationError,
 )
@@ -199,15 +200,16 @@ class VizierHTTPServer:
                  authorization: str | None) -> tuple[int, Json]:
         """Answer one request: (HTTP status, JSON body)."""
         try:
-            if self._token is not None and not (
-                    authorization and authorization.startswith("Bearer ")
-                    and hmac.compare_digest(authorization[7:].encode(), self._token.encode())):
-                raise UnauthenticatedError("this server needs 'Authorization: Bearer <token>'")
+            scheme, _, credentials = (authorization or "").partition(" ")
+            authorized = self._token is None or (
+                scheme.lower() == "bearer"  # auth schemes are case-insensitive (RFC 7235)
+                and hmac.compare_digest(credentials.strip().encode(), self._token.encode()))
             parts = urlsplit(target)
-            query = parse_qs(parts.query, keep_blank_values=True)
             if method == "GET" and parts.path == "/healthz":
-                return 200, {"status": "SERVING", "database": self.service.database,
-                             "pid": os.getpid(), "version": __version__}
+                return self._health(authorized)
+            if not authorized:
+                raise UnauthenticatedError("this server needs 'Authorization: Bearer <token>'")
+            query = parse_qs(parts.query, keep_blank_values=True)
             version, _, path = parts.path[1:].partition("/")
             if version not in ("v1", "ui"):
                 raise NotFoundError(f"no such path: {parts.path}")
@@ -235,6 +237,19 @@ class VizierHTTPServer:
             error = InternalError(f"internal error: {type(e).__name__}: {e}")
         return error.http_status, error.to_json()
 
+    def _health(self, authorized: bool) -> tuple[int, Json]:
+        """``/healthz``: SERVING when the database answers a read, else 503 NOT_SERVING. Open
+        to all (load balancers ask it); where and what serves only with the token."""
+        try:
+            self.service.check_health()
+        except Exception as e:  # any failure of the datastore means not serving
+            logger.warning("health check failed: %s", e)
+            return 503, {"status": "NOT_SERVING"}
+        if not authorized:
+            return 200, {"status": "SERVING"}
+        return 200, {"status": "SERVING", "database": self.service.database,
+                     "pid": os.getpid(), "version": __version__}
+
     def _call(self, route: _Route, parts: list[str], query: dict[str, list[str]],
               raw: bytes) -> Json:
         for key in query:
@@ -258,9 +273,18 @@ class VizierHTTPServer:
             return handler(name)
         try:
             body = json.loads(raw) if raw.strip() else {}
+        except RecursionError:
+            raise ValidationError("body", raw[:40].decode("utf-8", "replace"),
+                                  "nests too deeply") from None
         except ValueError as e:
             raise ValidationError("body", raw[:100].decode("utf-8", "replace"),
                                   f"is not JSON: {e}") from None
+        try:  # JSON lets a string hold a lone UTF-16 surrogate; Unicode text cannot
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValidationError("body", e.object[e.start:e.end].encode(
+                "unicode_escape").decode(), "holds a lone UTF-16 surrogate, which is not "
+                "text") from None
         if route.body is not None:
             # As a proto3 JSON parser reads it: enums by name or number, defaults left out.
             message, where = route.body
@@ -341,13 +365,18 @@ def _is_loopback(host: str) -> bool:
 def _own(database: str) -> Iterator[None]:
     """Hold the database's owner lock: one server per SQLite file."""
     lock_path = database + ".lock"
-    handle = open(lock_path, "a+")
+    try:
+        handle = open(lock_path, "a+")
+    except OSError as e:
+        raise StartupError(f"{lock_path} cannot be made ({e.strerror}); give --database a "
+                           "file in a directory this user can write") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
         handle.close()
         if e.errno in (errno.EAGAIN, errno.EACCES):
-            raise SystemExit(f"another vizier-keras server already owns {database}") from None
+            raise StartupError(f"another vizier-keras server already owns {database}; use that "
+                               "server, or stop it first") from None
         raise
     try:
         yield
@@ -357,8 +386,11 @@ def _own(database: str) -> Iterator[None]:
 
 
 def _write_atomically(path: str, payload: Json) -> None:
+    """Write ``payload`` as JSON to ``path`` at once, readable by this user only (it may hold
+    the server's token)."""
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+              encoding="utf-8") as f:
         json.dump(payload, f)
     os.replace(tmp, path)
 
@@ -366,13 +398,13 @@ def _write_atomically(path: str, payload: Json) -> None:
 def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
           token: str | None = None, ready_file: str | None = None,
           parent_pid: int | None = None, compilation_cache: str | None = None,
-          gp_settings: dict[str, Any] | None = None) -> None:
+          gp_settings: dict[str, Any] | None = None, insecure: bool = False) -> None:
     """Serve the Vizier API for ``database`` until SIGTERM or SIGINT (or the death of
     ``parent_pid``).
 
     Args:
         database: The SQLite file (created if missing). One server owns a file at a time.
-        host: Address to bind. Anything but loopback logs a warning; use a token there.
+        host: Address to bind. Beyond loopback a token is required, unless ``insecure``.
         port: Port; 0 picks a free one (it is logged and written to ``ready_file``).
         token: Require ``Authorization: Bearer <token>`` on every request.
         ready_file: Written (atomically, JSON with ``url``) once the server answers.
@@ -381,17 +413,33 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
         gp_settings: Settings of the default algorithm in place of the shipped ones
             (:data:`.fastgp.SERVICE_SETTINGS`; ``{}`` runs OSS's own), for every study: for
             experiments. Checked before the server starts (ValueError).
+        insecure: Serve beyond loopback without a token (anyone who reaches it can use it).
+
+    Raises:
+        StartupError: The server cannot start as asked (one sentence: the problem, the fix).
     """
     if gp_settings is not None:
         from vizier_keras.server import fastgp
 
         fastgp.check_settings(gp_settings)  # before anything is touched
     database = os.path.abspath(database)
-    os.makedirs(os.path.dirname(database), exist_ok=True)
+    if os.path.isdir(database):
+        raise StartupError(f"{database} is a directory; give --database a file")
+    try:
+        os.makedirs(os.path.dirname(database), exist_ok=True)
+    except OSError as e:
+        raise StartupError(f"the directory of {database} cannot be made ({e.strerror}); give "
+                           "--database a path this user can write") from None
     if not _is_loopback(host):
+        if not token and not insecure:
+            raise StartupError(f"serving on {host} reaches beyond this machine: set a token "
+                               "(VIZIER_KERAS_TOKEN or --token-file), or pass --insecure")
         logger.warning("serving on %s, beyond this machine%s", host,
-                       "" if token else "; anyone who reaches it can use it (pass --token)")
+                       "" if token else "; anyone who reaches it can use it (--insecure)")
     with _own(database):
+        from vizier_keras.server.datastore import check_database
+
+        check_database(database)
         cache = default_compilation_cache() if compilation_cache is None else compilation_cache
         if cache:
             enable_compilation_cache(cache)
@@ -406,7 +454,12 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
                            "ones", json.dumps(gp_settings, sort_keys=True))
             service = VizierService(database, policy_factory=functools.partial(
                 policies.make_policy, gp_settings=gp_settings))
-        http = VizierHTTPServer(service, host, port, token)
+        try:
+            http = VizierHTTPServer(service, host, port, token)
+        except OSError as e:
+            service.close()
+            raise StartupError(f"cannot listen on {host}:{port} ({e.strerror}); pick another "
+                               "--port or --host") from None
         stop = threading.Event()
 
         def request_stop(*_: Any) -> None:
@@ -417,6 +470,8 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
         http.start()
         info = {"url": http.url, "port": http.port, "pid": os.getpid(), "database": database,
                 "version": __version__}
+        if token:
+            info["token"] = token  # for the embedded start, which finds servers by this file
         discovery = database + ".server.json"
         _write_atomically(discovery, info)
         if ready_file:
@@ -469,7 +524,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
     parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
     parser.add_argument("--token", default=os.environ.get("VIZIER_KERAS_TOKEN"),
-                        help="require this bearer token (default: $VIZIER_KERAS_TOKEN)")
+                        help="require this bearer token (default: $VIZIER_KERAS_TOKEN; prefer "
+                             "the variable or --token-file: a command line shows in ps)")
+    parser.add_argument("--token-file", help="read the bearer token from this file")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow --host beyond loopback without a token")
     parser.add_argument("--compilation-cache", default=None,
                         help="JAX compilation cache directory ('' to turn off)")
     parser.add_argument("--gp-settings", default=os.environ.get("VIZIER_KERAS_GP_SETTINGS"),
@@ -496,11 +555,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("vizier_keras").setLevel(args.log_level.upper())
     logging.getLogger("absl").setLevel(logging.WARNING)
     started = time.monotonic()
-    serve(args.database, host=args.host, port=args.port, token=args.token or None,
-          ready_file=args.ready_file, parent_pid=args.parent_pid,
-          compilation_cache=args.compilation_cache, gp_settings=gp_settings)
+    try:
+        token = args.token or None
+        if args.token_file:
+            token = _read_token(args.token_file)
+        serve(args.database, host=args.host, port=args.port, token=token,
+              ready_file=args.ready_file, parent_pid=args.parent_pid,
+              compilation_cache=args.compilation_cache, gp_settings=gp_settings,
+              insecure=args.insecure)
+    except StartupError as e:
+        print(f"vizier-keras serve: {e}", file=sys.stderr)
+        return 2
     logger.debug("served for %.1f s", time.monotonic() - started)
     return 0
+
+
+def _read_token(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+    except OSError as e:
+        raise StartupError(f"the token file {path} cannot be read ({e.strerror})") from None
+    if not token or any(c.isspace() for c in token):
+        raise StartupError(f"the token file {path} must hold one token, without spaces")
+    return token
 
 
 if __name__ == "__main__":

@@ -9,16 +9,66 @@ that does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sqlite3
 from typing import Any
 
+import sqlalchemy
 from google.longrunning import operations_pb2
 from vizier._src.service import custom_errors, sql_datastore, study_pb2, vizier_service
 from vizier._src.service import resources as oss_resources
 
+from vizier_keras.errors import (
+    ApiError,
+    InternalError,
+    ResourceExhaustedError,
+    StartupError,
+    UnavailableError,
+)
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["SQLDataStore", "Servicer"]
+__all__ = ["STORAGE_ERRORS", "SQLDataStore", "Servicer", "check_database"]
+
+# What a database failure raises, through SQLAlchemy or straight from sqlite3.
+STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error)
+
+# The tables of OSS's datastore (and SQLite's own).
+TABLES = {"owners", "studies", "trials", "suggestion_operations", "early_stopping_operations",
+          "sqlite_sequence"}
+
+
+def check_database(path: str) -> None:
+    """Refuse a file that is not a database of this service, before anything writes to it.
+
+    A missing or empty file is fine (it becomes one); so is a SQLite database whose tables are
+    all OSS Vizier's.
+
+    Raises:
+        StartupError: One sentence naming the file, what is wrong and what to do.
+    """
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    fix = "give --database a new file, or one that a vizier-keras server made"
+    try:
+        with open(path, "rb") as f:
+            header = f.read(16)
+    except OSError as e:
+        raise StartupError(f"{path} cannot be read ({e.strerror}); {fix}") from None
+    if header != b"SQLite format 3\x00":
+        raise StartupError(f"{path} is not a SQLite database; {fix}")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as e:
+        raise StartupError(f"{path} cannot be read as a SQLite database ({e}); {fix}") from None
+    foreign = sorted(tables - TABLES)
+    if foreign:
+        raise StartupError(f"{path} holds tables of another application "
+                           f"({', '.join(foreign[:5])}) and is left untouched; {fix}")
 
 
 class SQLDataStore(sql_datastore.SQLDataStore):
@@ -108,6 +158,35 @@ class SQLDataStore(sql_datastore.SQLDataStore):
             raise custom_errors.NotFoundError(
                 "Could not find (study_name, client_id):", (study_name, client_id))
         return int(rows[0][0])
+
+    def storage_error(self, error: Exception) -> ApiError:
+        """The API error for a database failure, after the connection is made usable again.
+
+        A failed write can leave SQLAlchemy's connection in a transaction that must be rolled
+        back before anything else runs on it; without that, every later request failed too,
+        also after the cause (a full disk) was gone. The messages name the cause and what to
+        do, never SQL.
+        """
+        with self._lock:
+            try:
+                self._connection.rollback()
+            except Exception:  # the connection may be gone altogether; the next call says so
+                logger.debug("rollback after a database error failed", exc_info=True)
+        text = str(getattr(error, "orig", None) or error).lower()
+        logger.warning("database error: %s", error)
+        if "full" in text or "disk i/o error" in text:
+            return ResourceExhaustedError("the database's disk is full or failing; free space, "
+                                          "then retry")
+        if "locked" in text or "busy" in text:
+            return UnavailableError("the database is locked by another process; retry")
+        if isinstance(error, (sqlalchemy.exc.OperationalError, sqlite3.OperationalError)):
+            return UnavailableError(f"the database is unavailable ({type(error).__name__}); "
+                                    "retry")
+        return InternalError(f"a database error ({type(error).__name__}); see the server log")
+
+    def ping(self) -> None:
+        """Raise unless the database answers a read."""
+        self._rows("SELECT 1")
 
     def unfinished_suggestion_operations(self) -> list[operations_pb2.Operation]:
         """Every suggestion operation of every study that is not done."""

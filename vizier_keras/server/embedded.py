@@ -27,6 +27,7 @@ import importlib.util
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,7 @@ class LocalServer:
         pid: Its process id.
         owned: Whether this process started it (and stops it at exit).
         log_file: Where its output goes.
+        token: The bearer token it asks for (each embedded server makes its own).
     """
 
     url: str
@@ -62,12 +64,13 @@ class LocalServer:
     pid: int
     owned: bool
     log_file: str
+    token: str | None = field(default=None, repr=False)
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def alive(self) -> bool:
         """Whether it answers its health check now."""
-        return _health(self.url, self.database, timeout=2.0) is not None
+        return _health(self.url, self.database, 2.0, self.token) is not None
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the server if this process started it (SIGTERM, then SIGKILL). Idempotent."""
@@ -85,9 +88,13 @@ class LocalServer:
             process.wait(10)
 
 
-def _health(url: str, database: str, timeout: float) -> dict[str, Any] | None:
+def _health(url: str, database: str, timeout: float,
+            token: str | None) -> dict[str, Any] | None:
+    request = urllib.request.Request(f"{url}/healthz")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             info = json.loads(response.read())
     except (OSError, ValueError, urllib.error.URLError):
         return None
@@ -121,11 +128,11 @@ def _find(database: str) -> LocalServer | None:
             info = json.load(f)
     except (OSError, ValueError):
         return None
-    url = info.get("url")
-    if not isinstance(url, str) or _health(url, database, timeout=5.0) is None:
+    url, token = info.get("url"), info.get("token")
+    if not isinstance(url, str) or _health(url, database, 5.0, token) is None:
         return None
     return LocalServer(url, database, int(info.get("pid", 0)), owned=False,
-                       log_file=database + ".server.log")
+                       log_file=database + ".server.log", token=token)
 
 
 def start_local_server(database: str | os.PathLike[str], *, timeout: float = 180.0,
@@ -197,7 +204,12 @@ def _spawn(database: str, timeout: float, env: dict[str, str] | None,
     child_env = dict(os.environ)
     # The server needs no accelerator: keep JAX off the GPU that the training process uses.
     child_env.setdefault("JAX_PLATFORMS", "cpu")
+    # Its own token, never one inherited for a team server: the processes that use this
+    # server read it from <database>.server.json, which only this user can read. Passed in the
+    # environment, so that it does not show in the process list.
+    child_env["VIZIER_KERAS_TOKEN"] = secrets.token_urlsafe(32)
     child_env.update(env or {})
+    token = child_env["VIZIER_KERAS_TOKEN"] or None
     command = [sys.executable, "-m", "vizier_keras.server", "--database", database,
                "--port", "0", "--ready-file", ready, "--parent-pid", str(os.getpid())]
     if compilation_cache is not None:
@@ -222,7 +234,7 @@ def _spawn(database: str, timeout: float, env: dict[str, str] | None,
                                  f"{_tail(log_file)}")
         time.sleep(0.05)
     server = LocalServer(info["url"], database, process.pid, owned=True, log_file=log_file,
-                         _process=process)
+                         token=token, _process=process)
     atexit.register(server.stop)
     logger.info("started the Vizier server at %s for %s (pid %d)", server.url, database,
                 process.pid)

@@ -43,6 +43,8 @@ __all__ = [
 
 Json = dict[str, Any]
 
+MAX_METRICS = 1000  # in one measurement
+
 TYPE_PREFIX = "type.googleapis.com/google.cloud.aiplatform.v1."
 STATE_KEY = "state"
 REASON_KEY = "inactive_reason"
@@ -108,6 +110,9 @@ def measurement(path: str, body: Any) -> study_pb2.Measurement:
     metrics = body.get("metrics", [])
     if not isinstance(metrics, list):
         raise ValidationError(f"{path}.metrics", metrics, "must be a list")
+    if len(metrics) > MAX_METRICS:
+        raise ValidationError(f"{path}.metrics", f"<{len(metrics)} metrics>",
+                              f"must hold at most {MAX_METRICS} metrics")
     seen: set[str] = set()
     for i, metric in enumerate(metrics):
         metric = fields(f"{path}.metrics[{i}]", metric, {"metricId", "value"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from vizier._src.service import resources as oss_resources
 
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 OWNER_SEP = "~"
+_CANONICAL_NUMBER = re.compile(r"[1-9][0-9]{0,18}")
 STOP_PREFIX = "stop-"
 SUGGEST_PREFIX = "suggest-"
 
@@ -56,12 +58,16 @@ def oss_study(name: StudyName) -> str:
     return oss_resources.StudyResource(oss_owner(name.parent), name.study_id).name
 
 
+def _number(text: str) -> int | None:
+    """The positive number ``text`` writes in canonical form (ASCII digits, no sign, no
+    leading zero, no underscore), else None: ``1_0``, ``+1``, ``01`` and other scripts'
+    digits name nothing."""
+    return int(text) if _CANONICAL_NUMBER.fullmatch(text) else None
+
+
 def oss_trial(name: TrialName) -> str:
-    try:
-        trial_id = int(name.trial_id)
-    except ValueError:
-        raise NotFoundError(f"trial {name.name} does not exist") from None
-    if trial_id <= 0:
+    trial_id = _number(name.trial_id)
+    if trial_id is None:
         raise NotFoundError(f"trial {name.name} does not exist")
     return oss_resources.TrialResource(oss_owner(name.study.parent), name.study_id,
                                        trial_id).name
@@ -95,9 +101,11 @@ def oss_suggest_operation(study: StudyName, op_id: str) -> str:
         raise NotFoundError(f"operation {study.operation(op_id).name} does not exist")
     try:
         number_text, client = op_id[len(SUGGEST_PREFIX):].split("-", 1)
-        number, client_id = int(number_text), unb64(client)
+        number, client_id = _number(number_text), unb64(client)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise NotFoundError(f"operation {study.operation(op_id).name} does not exist") from None
+        number = None
+    if number is None or b64(client_id) != client:
+        raise NotFoundError(f"operation {study.operation(op_id).name} does not exist")
     res = oss_resources.StudyResource.from_name(oss_study(study))
     return oss_resources.SuggestionOperationResource(
         res.owner_id, res.study_id, client_id, number).name

@@ -33,6 +33,7 @@ from __future__ import annotations
 import binascii
 import collections
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -58,7 +59,7 @@ from vizier_keras.errors import (
 )
 from vizier_keras.resources import LocationName, OperationName, StudyName, TrialName
 from vizier_keras.server import messages, names, policies, stopping, study_state
-from vizier_keras.server.datastore import Servicer, SQLDataStore
+from vizier_keras.server.datastore import STORAGE_ERRORS, Servicer, SQLDataStore
 from vizier_keras.server.suggest import INLINE_WAIT, Suggester
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,23 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+_Verb = TypeVar("_Verb", bound=Callable[..., Any])
+
+
+def _storage_errors(verb: _Verb) -> _Verb:
+    """A verb whose database failures reach the client as API errors (a full disk is
+    RESOURCE_EXHAUSTED, a locked database UNAVAILABLE), with the connection made usable again."""
+
+    @functools.wraps(verb)
+    def wrapped(self: VizierService, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return verb(self, *args, **kwargs)
+        except STORAGE_ERRORS as e:
+            raise self._ds.storage_error(e) from None
+
+    return wrapped  # type: ignore[return-value]
+
+
 class VizierService:
     """The embedded Vizier service, in process. Thread-safe; one per database file.
 
@@ -88,6 +106,10 @@ class VizierService:
     def __init__(self, database: str | os.PathLike[str], *,
                  policy_factory: Callable[..., Any] = policies.make_policy) -> None:
         self.database = os.path.abspath(os.fspath(database))
+        if not os.path.exists(self.database):
+            # Studies are the user's data: readable by this user only (SQLite gives its -wal and
+            # -shm files the same mode).
+            os.close(os.open(self.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._pythia = policies.PythiaService(policy_factory)
         self._servicer = Servicer(
             database_url=f"sqlite:///{self.database}", default_pythia_service=self._pythia)
@@ -156,6 +178,7 @@ class VizierService:
 
     # ------------------------------------------------------------------ studies
 
+    @_storage_errors
     def create_study(self, parent: LocationName, body: Any) -> Json:
         body = messages.fields("study", body, {"displayName", "studySpec", "name", "state",
                                        "createTime", "inactiveReason"})
@@ -199,9 +222,11 @@ class VizierService:
         except custom_errors.NotFoundError:
             return []
 
+    @_storage_errors
     def get_study(self, name: StudyName) -> Json:
         return self._study_json(self._load_study(name))
 
+    @_storage_errors
     def list_studies(self, parent: LocationName, page_size: int | None = None,
                      page_token: str | None = None) -> Json:
         studies = sorted(self._studies(parent), key=lambda s: (
@@ -214,6 +239,7 @@ class VizierService:
             out["nextPageToken"] = token
         return out
 
+    @_storage_errors
     def lookup_study(self, parent: LocationName, body: Any) -> Json:
         body = messages.fields("request", body, {"displayName"})
         name = body.get("displayName")
@@ -224,6 +250,7 @@ class VizierService:
                 return self._study_json(study)
         raise NotFoundError(f"no study with displayName {name!r} in {parent.name}")
 
+    @_storage_errors
     def delete_study(self, name: StudyName) -> Json:
         oss_name = names.oss_study(name)
         with self._study_locks[oss_name]:
@@ -272,6 +299,7 @@ class VizierService:
 
     # ------------------------------------------------------------------ suggest
 
+    @_storage_errors
     def suggest_trials(self, study_name: StudyName, body: Any) -> Json:
         body = messages.fields("request", body, {"suggestionCount", "clientId", "contexts"})
         count = body.get("suggestionCount")
@@ -282,6 +310,10 @@ class VizierService:
         client_id = body.get("clientId")
         if not isinstance(client_id, str) or not client_id:
             raise ValidationError("clientId", client_id, "is required")
+        if len(client_id) > wire.MAX_ID_LENGTH or "/" in client_id or not client_id.isprintable():
+            raise ValidationError("clientId", client_id[:40],
+                                  f"must be at most {wire.MAX_ID_LENGTH} printable characters, "
+                                  "without '/'")
         if body.get("contexts"):
             raise ValidationError("contexts", body["contexts"],
                                   "contextual suggestions are not supported by this service")
@@ -336,6 +368,7 @@ class VizierService:
             study_state = messages.study_state(self._load_study(study_name))
         return messages.suggest_operation_json(study_name, op, study_state or "")
 
+    @_storage_errors
     def get_operation(self, name: OperationName) -> Json:
         parent = name.parent
         op_id = name.operation_id
@@ -356,6 +389,7 @@ class VizierService:
 
     # ------------------------------------------------------------------ trials
 
+    @_storage_errors
     def create_trial(self, study_name: StudyName, body: Any) -> Json:
         body = messages.fields("trial", body, {"parameters", "name", "id", "state", "clientId",
                                        "startTime", "endTime", "measurements",
@@ -409,9 +443,11 @@ class VizierService:
                                       "is outside the parameter's domain")
         return typed
 
+    @_storage_errors
     def get_trial(self, name: TrialName) -> Json:
         return messages.trial_json(self._load_trial(name))
 
+    @_storage_errors
     def list_trials(self, study_name: StudyName, page_size: int | None = None,
                     page_token: str | None = None) -> Json:
         self._load_study(study_name)
@@ -425,6 +461,7 @@ class VizierService:
             out["nextPageToken"] = token
         return out
 
+    @_storage_errors
     def delete_trial(self, name: TrialName) -> Json:
         self._load_trial(name)
         with self._study_locks[names.oss_study(name.study)]:
@@ -433,6 +470,7 @@ class VizierService:
             self._completed_json[names.oss_study(name.study)].pop(names.oss_trial(name), None)
         return {}
 
+    @_storage_errors
     def add_trial_measurement(self, name: TrialName, body: Any) -> Json:
         body = messages.fields("request", body, {"measurement"})
         if "measurement" not in body:
@@ -453,6 +491,7 @@ class VizierService:
             self._ds.update_trial(trial)
         return messages.trial_json(trial)
 
+    @_storage_errors
     def complete_trial(self, name: TrialName, body: Any) -> Json:
         body = messages.fields("request", body, {"finalMeasurement", "trialInfeasible",
                                          "infeasibleReason"})
@@ -493,6 +532,7 @@ class VizierService:
             self._ds.update_trial(trial)
         return messages.trial_json(trial)
 
+    @_storage_errors
     def stop_trial(self, name: TrialName, body: Any) -> Json:
         messages.fields("request", body, set())
         with self._servicer.study_lock(names.oss_study(name.study)):
@@ -507,6 +547,7 @@ class VizierService:
                     "ACTIVE trial can be stopped")
         return messages.trial_json(trial)
 
+    @_storage_errors
     def list_optimal_trials(self, study_name: StudyName, body: Any) -> Json:
         messages.fields("request", body, set())
         self._load_study(study_name)
@@ -518,6 +559,7 @@ class VizierService:
 
     # ------------------------------------------------------------------ early stopping
 
+    @_storage_errors
     def check_trial_early_stopping_state(self, name: TrialName, body: Any) -> Json:
         messages.fields("request", body, set())
         with self._servicer.study_lock(names.oss_study(name.study)):
@@ -565,6 +607,10 @@ class VizierService:
         return messages.stop_operation_json(trial_name, op_id, json.loads(raw))
 
     # ------------------------------------------------------------------ lifetime
+
+    def check_health(self) -> None:
+        """Raise unless the database answers a read."""
+        self._ds.ping()
 
     def close(self) -> None:
         """Stop computing suggestions (unfinished ones resume at the next start) and release

@@ -43,7 +43,7 @@ from vizier._src.service import resources as oss_resources
 from vizier.service import pyvizier as svz
 
 from vizier_keras.errors import ResourceExhaustedError
-from vizier_keras.server.datastore import SQLDataStore
+from vizier_keras.server.datastore import STORAGE_ERRORS, SQLDataStore
 
 logger = logging.getLogger(__name__)
 
@@ -207,14 +207,19 @@ class Suggester:
                         self._workers.pop(oss_name, None)
                         return
                 self._run_batch(oss_name, batch)
-        except Exception:  # a bug: end the batch's operations rather than leave them hanging
+        except Exception as e:  # the database failed, or a bug: end the batch's operations
             logger.exception("the suggest worker of %s failed", oss_name)
+            message = "the suggest worker failed; suggest again"
+            if isinstance(e, STORAGE_ERRORS):
+                message = f"{self._ds.storage_error(e)}; suggest again"
             with self._lock:
                 self._workers.pop(oss_name, None)
                 batch = dict(self._pending.get(oss_name, {}))
             for op_name in batch:
-                self._fail(oss_name, op_name, INTERNAL, "the suggest worker failed; suggest "
-                           "again")
+                try:
+                    self._fail(oss_name, op_name, INTERNAL, message)
+                except Exception:  # still failing: the operation stays for the next start
+                    logger.exception("could not end operation %s", op_name)
 
     def _run_batch(self, oss_name: str,
                    batch: Mapping[str, vizier_service_pb2.SuggestTrialsRequest]) -> None:
