@@ -293,6 +293,24 @@ EMBEDDED_OWNER = textwrap.dedent("""
 """)
 
 
+def test_an_embedded_server_with_a_token_is_found_with_its_token(tmp_path):
+    from vizier_keras.server.embedded import start_local_server
+
+    database = tmp_path / "vizier.db"
+    server = start_local_server(database, token="job-secret", timeout=120)
+    try:
+        found = start_local_server(database)  # another process of the job, say
+        assert (found.url, found.token, found.owned) == (server.url, "job-secret", False)
+        assert found.alive()
+        studies = f"{server.url}/v1/{PARENT}/studies"
+        assert requests.get(studies, timeout=30).status_code == 401
+        with VizierClient(found.url, token=found.token) as c:
+            assert c.list_studies(PARENT) == []
+        assert (tmp_path / "vizier.db.server.json").stat().st_mode & 0o077 == 0
+    finally:
+        server.stop()
+
+
 def test_embedded_server_is_shared_and_stops_with_its_owner(tmp_path):
     from vizier_keras.server.embedded import start_local_server
 

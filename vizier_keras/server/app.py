@@ -20,12 +20,11 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -140,30 +139,52 @@ def _name(kind: str, parts: Sequence[str]) -> Any:
 
 
 class VizierHTTPServer:
-    """A threaded HTTP server for a :class:`~vizier_keras.server.service.VizierService`.
+    """An HTTP server for a :class:`~vizier_keras.server.service.VizierService`, on waitress
+    (a production WSGI server): HTTP/1.1 framing (chunked bodies, pipelining, malformed
+    lengths refused), slow and idle connections read without holding a worker thread and
+    closed after ``channel_timeout``, a bounded number of connections and of body bytes, and
+    bodies past 512 KB spooled to a file rather than kept in memory.
 
     Args:
         service: The service (anything with its methods).
         host: Address to bind; loopback by default.
         port: Port; 0 lets the kernel pick a free one (read it from :attr:`port`).
-        token: When set, every request must carry ``Authorization: Bearer <token>``.
+        token: When set, every request but ``/healthz`` must carry
+            ``Authorization: Bearer <token>``.
+        threads: Worker threads that run requests (no request waits for a computation:
+            suggestions are operations).
+        channel_timeout: Seconds after which a connection that sends nothing is closed.
+        connection_limit: Connections served at once; more wait in the listen queue.
     """
 
     def __init__(self, service: Any, host: str = "127.0.0.1", port: int = 0,
-                 token: str | None = None) -> None:
+                 token: str | None = None, *, threads: int = 8,
+                 channel_timeout: float = 30.0, connection_limit: int = 256) -> None:
+        from waitress.server import create_server
+
         self.service = service
         self._token = token
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._server: Any = create_server(
+            self._wsgi, host=host, port=port, threads=threads,
+            channel_timeout=channel_timeout, connection_limit=connection_limit,
+            # How often idle connections are looked for: a stalled one is closed between
+            # channel_timeout and 1.5 x channel_timeout after its last byte.
+            cleanup_interval=max(1.0, channel_timeout / 2),
+            max_request_body_size=_MAX_BODY, max_request_header_size=64 * 1024,
+            ident=f"vizier-keras/{__version__}", expose_tracebacks=False,
+            asyncore_loop_timeout=0.2, clear_untrusted_proxy_headers=True)
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._serving = threading.Event()
+        self._stopped = threading.Event()
 
     @property
     def host(self) -> str:
-        return str(self._httpd.server_address[0])
+        return str(self._server.effective_host)
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return int(self._server.effective_port)
 
     @property
     def url(self) -> str:
@@ -173,7 +194,23 @@ class VizierHTTPServer:
         return f"http://{host}:{self.port}"
 
     def serve_forever(self) -> None:
-        self._httpd.serve_forever(poll_interval=0.2)
+        """Serve until :meth:`shutdown`. The sockets are closed in this same thread: closing
+        them from another while it waits on them breaks its wait."""
+        from waitress import wasyncore
+
+        self._serving.set()
+        try:
+            while not self._stop.is_set():
+                wasyncore.loop(timeout=0.2, map=self._server._map, count=1)
+        finally:
+            self._close()
+            self._stopped.set()
+
+    def _close(self) -> None:
+        from waitress import wasyncore
+
+        self._server.task_dispatcher.shutdown()  # the requests running end first
+        wasyncore.close_all(self._server._map)
 
     def start(self) -> VizierHTTPServer:
         """Serve on a background thread (for tests and embedding)."""
@@ -183,8 +220,12 @@ class VizierHTTPServer:
         return self
 
     def shutdown(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        """Stop serving: no new request is taken; those running end first."""
+        self._stop.set()
+        if not self._serving.is_set():
+            self._close()
+            return
+        self._stopped.wait(10)
         if self._thread is not None:
             self._thread.join(10)
 
@@ -200,10 +241,7 @@ class VizierHTTPServer:
                  authorization: str | None) -> tuple[int, Json]:
         """Answer one request: (HTTP status, JSON body)."""
         try:
-            scheme, _, credentials = (authorization or "").partition(" ")
-            authorized = self._token is None or (
-                scheme.lower() == "bearer"  # auth schemes are case-insensitive (RFC 7235)
-                and hmac.compare_digest(credentials.strip().encode(), self._token.encode()))
+            authorized = self._authorized(authorization)
             parts = urlsplit(target)
             if method == "GET" and parts.path == "/healthz":
                 return self._health(authorized)
@@ -236,6 +274,13 @@ class VizierHTTPServer:
             logger.exception("internal error on %s %s", method, target)
             error = InternalError(f"internal error: {type(e).__name__}: {e}")
         return error.http_status, error.to_json()
+
+    def _authorized(self, authorization: str | None) -> bool:
+        if self._token is None:
+            return True
+        scheme, _, credentials = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(  # RFC 7235: any case
+            credentials.strip().encode(), self._token.encode())
 
     def _health(self, authorized: bool) -> tuple[int, Json]:
         """``/healthz``: SERVING when the database answers a read, else 503 NOT_SERVING. Open
@@ -291,44 +336,25 @@ class VizierHTTPServer:
             body = protojson.canonical(message, body, path=where)
         return handler(name, body)
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = f"vizier-keras/{__version__}"
-
-            def setup(self) -> None:
-                super().setup()
-                # Small answers on a kept-alive connection: without this, Nagle's algorithm
-                # and the client's delayed ACK add ~40 ms to every call.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, fmt: str, *args: Any) -> None:
-                logger.debug("%s " + fmt, self.address_string(), *args)
-
-            def _respond(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > _MAX_BODY:
-                    status, payload = 413, InvalidArgumentError(
-                        f"request body over {_MAX_BODY} bytes").to_json()
-                    self.close_connection = True
-                else:
-                    raw = self.rfile.read(length) if length else b""
-                    status, payload = server.dispatch(
-                        self.command, self.path, raw, self.headers.get("Authorization"))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                if status == 401:
-                    self.send_header("WWW-Authenticate", "Bearer")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _respond
-
-        return Handler
+    def _wsgi(self, environ: dict[str, Any],
+              start_response: Callable[..., Any]) -> list[bytes]:
+        """The WSGI application: one request in, one JSON answer out."""
+        method = environ["REQUEST_METHOD"]
+        target = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        if self._authorized(authorization) or target.startswith("/healthz"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        else:
+            raw = b""  # refused below; the body is not looked at
+        status, payload = self.dispatch(method, target, raw, authorization)
+        data = json.dumps(payload).encode()
+        headers = [("Content-Type", "application/json; charset=UTF-8"),
+                   ("Content-Length", str(len(data)))]
+        if status == 401:
+            headers.append(("WWW-Authenticate", "Bearer"))
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [data]
 
 
 # --------------------------------------------------------------------------- serve()

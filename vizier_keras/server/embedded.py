@@ -27,7 +27,6 @@ import importlib.util
 import json
 import logging
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -137,7 +136,8 @@ def _find(database: str) -> LocalServer | None:
 
 def start_local_server(database: str | os.PathLike[str], *, timeout: float = 180.0,
                        env: dict[str, str] | None = None,
-                       compilation_cache: str | None = None) -> LocalServer:
+                       compilation_cache: str | None = None,
+                       token: str | None = None) -> LocalServer:
     """The embedded server for ``database``: a live one that serves it, or a new one.
 
     Args:
@@ -147,6 +147,9 @@ def start_local_server(database: str | os.PathLike[str], *, timeout: float = 180
         env: Extra environment for a new server process.
         compilation_cache: JAX's persistent compilation cache directory for a new server
             ("" turns it off; default: the server's, under ~/.cache/vizier-keras).
+        token: A bearer token a new server asks for (``secrets.token_urlsafe()`` makes one);
+            default none: the server listens on loopback only. ``VIZIER_KERAS_TOKEN`` in this
+            environment is never passed on (it is a team server's).
 
     Returns:
         A :class:`LocalServer`; ``owned`` tells whether this call started it.
@@ -169,7 +172,7 @@ def start_local_server(database: str | os.PathLike[str], *, timeout: float = 180
         if found is not None:
             logger.info("using the Vizier server at %s for %s", found.url, path)
             return found
-        return _spawn(path, timeout, env, compilation_cache)
+        return _spawn(path, timeout, env, compilation_cache, token)
 
 
 # What the server process imports that the light install (no [local] extra) does not have.
@@ -197,19 +200,20 @@ def require_local_extra(feature: str = "the embedded Vizier service",
 
 
 def _spawn(database: str, timeout: float, env: dict[str, str] | None,
-           compilation_cache: str | None) -> LocalServer:
+           compilation_cache: str | None, token: str | None) -> LocalServer:
     require_local_extra()
     log_file = database + ".server.log"
     ready = os.path.join(tempfile.mkdtemp(prefix="vizier-keras-"), "ready.json")
     child_env = dict(os.environ)
     # The server needs no accelerator: keep JAX off the GPU that the training process uses.
     child_env.setdefault("JAX_PLATFORMS", "cpu")
-    # Its own token, never one inherited for a team server: the processes that use this
-    # server read it from <database>.server.json, which only this user can read. Passed in the
-    # environment, so that it does not show in the process list.
-    child_env["VIZIER_KERAS_TOKEN"] = secrets.token_urlsafe(32)
+    # Never the token of a team's server that this environment may hold for other uses: the
+    # embedded server asks for one only when told to. Other processes of the job read it from
+    # <database>.server.json (this user's alone); in the environment, it is not in ps.
+    child_env.pop("VIZIER_KERAS_TOKEN", None)
+    if token:
+        child_env["VIZIER_KERAS_TOKEN"] = token
     child_env.update(env or {})
-    token = child_env["VIZIER_KERAS_TOKEN"] or None
     command = [sys.executable, "-m", "vizier_keras.server", "--database", database,
                "--port", "0", "--ready-file", ready, "--parent-pid", str(os.getpid())]
     if compilation_cache is not None:

@@ -70,6 +70,7 @@ Json = dict[str, Any]
 _T = TypeVar("_T")
 
 _MAX_PAGE = 1000
+MAX_WAIT = 10.0  # seconds an operations.wait request may wait
 _MUTABLE = (study_pb2.Trial.State.ACTIVE, study_pb2.Trial.State.STOPPING)
 
 
@@ -380,7 +381,11 @@ class VizierService:
         return self._operation_json(parent, op)
 
     def wait_operation(self, name: OperationName, timeout: float | None) -> Json:
-        deadline = time.monotonic() + min(60.0, 60.0 if timeout is None else max(timeout, 0.0))
+        """The operation once it is done, or after ``timeout`` seconds, at most
+        :data:`MAX_WAIT` (as Vertex, the service may answer before the operation is done: a
+        waiting request holds one of the server's few worker threads)."""
+        deadline = time.monotonic() + min(MAX_WAIT, MAX_WAIT if timeout is None
+                                          else max(timeout, 0.0))
         while True:
             op = self.get_operation(name)
             if op.get("done") or time.monotonic() >= deadline:
