@@ -112,6 +112,51 @@ def test_a_fresh_designer_reuses_compiled_programs():
     assert second == 0  # the second traces nothing: every program is reused
 
 
+def test_host_side_padding_changes_no_suggestion():
+    # Trial arrays are joined and padded with NumPy instead of OSS's jnp (which compiled small
+    # programs for every new trial and pending count). The same arrays, so with the same key
+    # the same suggestions: one, a batch, and a batch with pending trials.
+    assert "ok" in run_python(_SETUP + """
+    import numpy as np
+    from vizier._src.algorithms.designers import gp_ucb_pe
+    from vizier._src.jax import types as jax_types
+
+    for shape, target, fill in (((3, 2), (30, 2), np.nan), ((0, 4), (30, 4), np.nan),
+                                ((30, 1), (30, 1), -1), ((31, 3), (40, 3), np.nan)):
+        array = np.arange(np.prod(shape), dtype=float if fill != -1 else int).reshape(shape)
+        ours = fastgp.host_padded(array, target, fill)
+        theirs = jax_types.PaddedArray.from_array(array, target, fill_value=fill)
+        np.testing.assert_array_equal(np.asarray(ours.padded_array),
+                                      np.asarray(theirs.padded_array))
+        np.testing.assert_array_equal(np.asarray(ours._mask), np.asarray(theirs._mask))
+        assert list(np.asarray(ours._original_shape)) == list(np.asarray(theirs._original_shape))
+        assert ours._nopadding_done == theirs._nopadding_done
+        np.testing.assert_array_equal(fastgp.host_unpad(ours), np.asarray(theirs.unpad()))
+
+    def suggestions():
+        out = []
+        for count, pending in ((1, 0), (5, 0), (3, 4)):
+            designer = fastgp.service_designer(problem, rng=jax.random.PRNGKey(7))
+            active = [vz.Trial(parameters=t.parameters, id=100 + i)
+                      for i, t in enumerate(trials[:pending])]
+            designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials(active))
+            out.append([dict((k, v.value) for k, v in s.parameters.items())
+                        for s in designer.suggest(count)])
+        return out
+
+    ours = suggestions()
+    fastgp.LocallyRefiningBandit._get_predictive_all_features = (
+        gp_ucb_pe.VizierGPUCBPEBandit._get_predictive_all_features)
+    fastgp._TrialPadding._pad_trailing_dims = lambda self, array, types: (
+        jax_types.PaddedArray.from_array(
+            np.asarray(array), (fastgp.padded_trials(np.shape(array)[0]),
+                                *np.shape(array)[1:]),
+            fill_value=-1 if np.issubdtype(np.asarray(array).dtype, np.integer) else np.nan))
+    assert suggestions() == ours
+    print("ok")
+    """)
+
+
 def test_a_suggestion_with_no_completed_trial_and_one_pending():
     # What a tuner that fetches ahead asks while its first trial trains.
     assert "ok" in run_python(_SETUP + """

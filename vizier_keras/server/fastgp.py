@@ -283,19 +283,41 @@ class _TrialPadding(padding.PaddingSchedule):
     """
 
     def _pad_trailing_dims(self, array: Any, padding_types: Any) -> Any:
-        from vizier._src.jax import types as jax_types
-
         array = np.asarray(array)
         shape = list(array.shape)
         trials_axis = len(shape) - len(padding_types)
         shape[trials_axis] = padded_trials(shape[trials_axis])
         fill = self._int_default if np.issubdtype(array.dtype, np.integer) else np.nan
-        return jax_types.PaddedArray.from_array(array, tuple(shape), fill_value=fill)
+        return host_padded(array, tuple(shape), fill)
 
 
 def padded_trials(count: int) -> int:
     """The number of rows :class:`_TrialPadding` gives ``count`` trials."""
     return max(MIN_PADDED_TRIALS, -(-count // 10) * 10)
+
+
+def host_padded(array: np.ndarray, shape: tuple[int, ...], fill_value: Any) -> Any:
+    """``PaddedArray.from_array(array, shape, fill_value=...)``, padded with NumPy.
+
+    The same arrays; but OSS's ``jnp.pad`` compiles a small program for each new input shape,
+    and the shapes here change with every trial, pending ones included: tens of compilations
+    per suggestion, most of a batch's time.
+    """
+    from vizier._src.jax import types as jax_types
+
+    spec = [(0, new - old) for old, new in zip(array.shape, shape, strict=True)]
+    return jax_types.PaddedArray(
+        padded_array=np.pad(array, spec, constant_values=fill_value),
+        fill_value=fill_value,
+        _original_shape=np.asarray(array.shape),
+        _mask=np.pad(np.ones(array.shape, dtype=bool), spec, constant_values=False),
+        _nopadding_done=tuple(array.shape) == tuple(shape))
+
+
+def host_unpad(padded: Any) -> np.ndarray:
+    """``padded.unpad()`` on the host (OSS's compiles a slice for each new shape)."""
+    shape = [int(n) for n in np.asarray(padded._original_shape)]
+    return np.asarray(padded.padded_array)[tuple(slice(0, n) for n in shape)]
 
 
 TRIAL_PADDING = _TrialPadding()
@@ -745,6 +767,37 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
                                         constraints=sp.get_constraints(model),
                                         best_n=self._ensemble_size or 1)
         return sp.StochasticProcessWithCoroutine(coroutine, params)
+
+    def _get_predictive_all_features(self, pending_features: Any, data: Any, model: Any,
+                                     noise_is_high: bool) -> sp.UniformEnsemblePredictive:
+        """OSS's, with the arrays joined and padded on the host: the number of pending trials
+        grows by one with each suggestion of a batch, and OSS's device-side joins compiled
+        programs for each new count."""
+        if not isinstance(self._padding_schedule, _TrialPadding):
+            return super()._get_predictive_all_features(pending_features, data, model,
+                                                        noise_is_high)
+        from vizier._src.jax import types as jax_types
+
+        pad = self._padding_schedule
+        continuous = np.concatenate([host_unpad(data.features.continuous),
+                                     host_unpad(pending_features.continuous)], axis=0)
+        categorical = np.concatenate([host_unpad(data.features.categorical),
+                                      host_unpad(pending_features.categorical)], axis=0)
+        labels = host_unpad(data.labels)
+        # Pending trials serve only the standard deviation: their labels do not matter.
+        dummy = np.zeros((continuous.shape[0] - labels.shape[0], labels.shape[-1]),
+                         dtype=np.asarray(data.labels.padded_array).dtype)
+        all_data = jax_types.ModelData(
+            features=jax_types.ModelInput(continuous=pad.pad_features(continuous),
+                                          categorical=pad.pad_features(categorical)),
+            labels=pad.pad_labels(np.concatenate([labels, dummy], axis=0)))
+        pe_model = model
+        if noise_is_high:
+            pe_params = dict(model.params)
+            pe_params["observation_noise_variance"] = jnp.array([1e-10])
+            pe_model = sp.StochasticProcessWithCoroutine(model.coroutine, pe_params)
+        return sp.UniformEnsemblePredictive(
+            predictives=eqx.filter_jit(pe_model.precompute_predictive)(all_data))
 
     def _suggest_one(self, active_trials: Any, data: Any, model: Any, predictive: Any,
                      tr: Any, acquisition_problem: Any) -> vz.TrialSuggestion:
