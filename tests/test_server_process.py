@@ -155,6 +155,69 @@ def test_kill_9_while_a_suggestion_computes_and_the_restarted_server_finishes_it
     assert "resuming suggest operation" in restarted.output()
 
 
+def test_kill_9_under_write_load_loses_no_acknowledged_write(server_process, tmp_path):
+    """Four writers create, measure and complete trials while the server is killed (-9): every
+    write it acknowledged is there after a restart, exactly as acknowledged."""
+    import threading
+
+    proc = server_process()
+    url = proc.wait_ready()
+    with client(url) as c:
+        study = c.create_study(PARENT, "under-load", SPEC)
+    acked: dict[str, dict[str, Any]] = {}  # trial name -> what the server acknowledged
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(worker: int) -> None:
+        with VizierClient(url, retry=errors_off, timeout=10) as c:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    if n % 2:  # a trial added by hand, completed at once
+                        trial = c.create_trial(study, {"x": (n % 100) / 100, "n": 1 + n % 9})
+                        steps: tuple[int, ...] = ()
+                    else:  # a suggested one, measured twice, then completed
+                        trial = c.suggest_trials(study, 1, client_id=f"w{worker}").trials[0]
+                        steps = (1, 2)
+                    with lock:
+                        acked[trial["name"]] = {"steps": [], "final": None}
+                    for step in steps:
+                        c.add_trial_measurement(trial, {"loss": worker + n / 1000 + step},
+                                                step_count=step)
+                        with lock:
+                            acked[trial["name"]]["steps"].append(step)
+                    c.complete_trial(trial, {"loss": worker + n / 1000})
+                    with lock:
+                        acked[trial["name"]]["final"] = worker + n / 1000
+                except errors.VizierError:
+                    return  # the server is gone: what was acknowledged so far counts
+
+    from vizier_keras.client import RetryPolicy
+
+    errors_off = RetryPolicy(max_attempts=1)
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(3.0)
+    proc.process.kill()  # SIGKILL, mid-write
+    proc.process.wait(30)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    assert len(acked) > 20
+    restarted = server_process()
+    with client(restarted.wait_ready()) as c:
+        stored = {t["name"]: t for t in c.list_trials(study)}
+    for name, want in acked.items():
+        trial = stored[name]
+        steps = [int(m.get("stepCount", 0)) for m in trial.get("measurements", [])]
+        assert set(want["steps"]) <= set(steps), (name, want, trial)
+        if want["final"] is not None:
+            assert trial["state"] == "SUCCEEDED", (name, trial)
+            assert trial["finalMeasurement"]["metrics"][0]["value"] == want["final"]
+
+
 def serve_fails(*args: str, env: dict[str, str] | None = None) -> str:
     """Run ``vizier-keras serve`` expecting a refusal: exit status 2 and one line on stderr,
     which is returned."""
