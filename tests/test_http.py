@@ -68,7 +68,8 @@ def test_a_request_hidden_in_a_chunked_body_is_not_run(server):
 
 def test_a_chunked_request_is_read_whole(server):
     body = b'{"displayName": "%s", "studySpec": {"metrics": [{"metricId": "m", "goal": 1}], ' \
-           b'"parameters": [{"parameterId": "x", "doubleValueSpec": {"maxValue": 1}}]}}' % (
+           b'"parameters": [{"parameterId": "x", "doubleValueSpec": {"maxValue": 1}}], ' \
+           b'"algorithm": "RANDOM_SEARCH"}}' % (
                unique().encode())
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 10]), body[i:i + 10])
                        for i in range(0, len(body), 10)) + b"0\r\n\r\n"
