@@ -25,7 +25,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -164,6 +163,7 @@ def main() -> None:
         corpus = hostile_corpus(target)
         session = requests.Session()
         pause = window / max(args.hostile, 1)
+        began = time.time()
         for i in range(args.hostile):
             if stop.is_set():
                 break
@@ -178,7 +178,7 @@ def main() -> None:
             except requests.ConnectionError:
                 key = "no connection (server restarting)"
             statuses[key] = statuses.get(key, 0) + 1
-            time.sleep(pause * random.uniform(0.5, 1.5))
+            time.sleep(max(0.0, began + (i + 1) * pause - time.time()))  # spread over the run
 
     def dropper() -> None:
         nonlocal drops
