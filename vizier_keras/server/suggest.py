@@ -96,7 +96,6 @@ class Suggester:
         self._lock = threading.Lock()
         self._done = threading.Condition(self._lock)
         self._closed = False
-        self.computations = 0  # batches computed, for tests and benchmarks
 
     # ------------------------------------------------------------------ requests
 
@@ -256,7 +255,6 @@ class Suggester:
             for op_name in needs:
                 self._fail(oss_name, op_name, INTERNAL, f"suggest failed: {message}")
             return
-        self.computations += 1
         logger.info("suggested %d trial(s) for %d request(s) of %s in %.2f s", total,
                     len(needs), oss_name, time.monotonic() - began)
         # 3. Under the lock: the new trials, each operation its own. A server that is closing
