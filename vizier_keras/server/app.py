@@ -2,8 +2,11 @@
 ``serve()``, which owns a database file until it is told to stop.
 
 Errors leave as ``{"error": {"code", "message", "status"}}`` with the matching HTTP status; a
-request this service does not know answers NOT_FOUND. Google's global query parameters (``alt``,
-``$.xgafv``, ``prettyPrint``, ...) are accepted and ignored.
+request this service does not know answers NOT_FOUND. Request bodies are read as their v1
+messages (:mod:`vizier_keras.protojson`: enums by name or number, defaults left out, unknown
+fields refused). Of Google's global query parameters, ``$alt``/``alt`` are honoured (JSON only;
+``enum-encoding=int`` answers enums as numbers, as Google's generated clients ask); the others
+(``$.xgafv``, ``prettyPrint``, ...) are accepted and change nothing.
 """
 
 from __future__ import annotations
