@@ -83,6 +83,12 @@ def test_resource_ids_have_one_spelling(served):
     for alias in ("01", "+1", "1_0", "\u0661", "0", "-1", "1.0"):
         answer = requests.get(f"{url}/v1/{study['name']}/trials/{alias}", timeout=30)
         assert answer.status_code == 404, (alias, answer.text)
+    for parent in ("projects/p..q/locations/l", "projects/p/locations/a~b",
+                   "projects/%00/locations/l", "projects/" + "p" * 100 + "/locations/l"):
+        answer = requests.get(f"{url}/v1/{parent}/studies", timeout=30)
+        assert answer.status_code == 400, (parent, answer.text)
+    answer = post(url, f"{PARENT}/studies", {"displayName": "a\x00b", "studySpec": SPEC})
+    assert answer.status_code == 400 and "displayName" in answer.text
     op = post(url, f"{study['name']}/trials:suggest", {"suggestionCount": 1, "clientId": "w"})
     name = op.json()["name"]
     assert requests.get(f"{url}/v1/{name}", timeout=30).status_code == 200

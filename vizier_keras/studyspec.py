@@ -296,6 +296,8 @@ def validate_study(study: Any, path: str = "study", *, allow_extensions: bool = 
         raise ValidationError(f"{path}.displayName", name, "must be a non-empty string")
     if len(name) > 128:
         raise ValidationError(f"{path}.displayName", name, "must be at most 128 characters")
+    if not name.isprintable():
+        raise ValidationError(f"{path}.displayName", name, "must not hold control characters")
     if "studySpec" not in study:
         raise ValidationError(f"{path}.studySpec", None, "is required")
     validate_study_spec(study["studySpec"], f"{path}.studySpec",

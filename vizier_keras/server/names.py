@@ -34,6 +34,7 @@ __all__ = [
 
 OWNER_SEP = "~"
 _CANONICAL_NUMBER = re.compile(r"[1-9][0-9]{0,18}")
+_LOCATION_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 STOP_PREFIX = "stop-"
 SUGGEST_PREFIX = "suggest-"
 
@@ -49,8 +50,9 @@ def unb64(text: str) -> str:
 
 def oss_owner(parent: LocationName) -> str:
     for field, value in (("project", parent.project), ("location", parent.location)):
-        if OWNER_SEP in value:
-            raise ValidationError(field, value, f"must not contain {OWNER_SEP!r}")
+        if not _LOCATION_PART.fullmatch(value) or ".." in value:
+            raise ValidationError(field, value[:70], "must be letters, digits, '-', '_' or '.' "
+                                  "(at most 63, starting with a letter or digit, no '..')")
     return f"{parent.project}{OWNER_SEP}{parent.location}"
 
 
