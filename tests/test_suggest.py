@@ -272,3 +272,48 @@ def test_the_create_suggest_complete_race_loses_no_acknowledged_write(tmp_path):
     finally:
         http.shutdown()
         service.close()
+
+
+def test_a_completion_during_a_hand_out_is_not_undone(tmp_path, monkeypatch):
+    """The race at its narrowest: a REQUESTED trial is being handed to a suggesting worker while
+    its creator completes it. The hand-out's write is slowed down (the window is microseconds
+    otherwise); the completion must either wait for it or fail, never be overwritten."""
+    from vizier._src.service import sql_datastore, study_pb2
+
+    from vizier_keras.server import policies
+
+    write = sql_datastore.SQLDataStore.update_trial
+    handing_out = threading.Event()
+
+    def slow_hand_out(self: Any, trial: Any) -> Any:
+        if trial.state == study_pb2.Trial.State.ACTIVE and not trial.measurements and (
+                trial.client_id == "suggester"):
+            handing_out.set()
+            time.sleep(0.5)  # the completion below runs in this window
+        return write(self, trial)
+
+    monkeypatch.setattr(sql_datastore.SQLDataStore, "update_trial", slow_hand_out)
+    service, http = serve(tmp_path / "v.db", policies.make_policy)
+    try:
+        with client(http.url) as c:
+            study = c.create_study(PARENT, unique(), SPEC)
+            trial = c.create_trial(study, {"x": 0.5})
+            handed: list[Any] = []
+            asker = threading.Thread(target=lambda: handed.extend(
+                c.suggest_trials(study, 1, client_id="suggester").trials))
+            asker.start()
+            assert handing_out.wait(30)
+            try:
+                c.complete_trial(trial, {"loss": 0.25})
+                acknowledged = True
+            except errors.FailedPreconditionError:
+                acknowledged = False
+            asker.join(30)
+            stored = c.get_trial(trial)
+        assert handed and handed[0]["name"] == trial["name"]
+        if acknowledged:
+            assert stored["state"] == "SUCCEEDED"
+            assert stored["finalMeasurement"]["metrics"][0]["value"] == 0.25
+    finally:
+        http.shutdown()
+        service.close()
