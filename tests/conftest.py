@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,9 @@ from vizier_keras.client import PollPolicy, RetryPolicy, VizierClient
 settings.register_profile("default", max_examples=150)
 settings.register_profile("thorough", max_examples=3000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# What a database error's text looks like (SQLAlchemy quotes the statement after "[SQL:").
+SQL = re.compile(r"\[SQL:|\bSELECT \w|\bINSERT INTO\b|\bUPDATE \w+ SET\b")
 
 PARENT = "projects/p/locations/us-central1"
 STUDY = f"{PARENT}/studies/7"

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import string
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from conftest import unique
+from conftest import SQL, unique
 from discovery import Discovery
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vizier_keras.client import VizierClient
 
-# What a database error's text looks like (SQLAlchemy quotes the statement after "[SQL:").
-SQL = re.compile(r"\[SQL:|\bSELECT \w|\bINSERT INTO\b|\bUPDATE \w+ SET\b")
 DISCOVERY = Discovery.load()
 METHODS = sorted(DISCOVERY.vizier_methods().values(), key=lambda m: m.id)
 FUZZ = "projects/fuzz/locations/l"

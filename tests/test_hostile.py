@@ -5,17 +5,14 @@ process is UNAVAILABLE (clients retry it); resource ids have one spelling each."
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from conftest import unique
+from conftest import SQL, unique
 
-# What a database error's text looks like (SQLAlchemy quotes the statement after "[SQL:").
-SQL = re.compile(r"\[SQL:|\bSELECT \w|\bINSERT INTO\b|\bUPDATE \w+ SET\b")
 PARENT = "projects/hostile/locations/local"
 SPEC = {"metrics": [{"metricId": "loss", "goal": "MINIMIZE"}],
         "parameters": [{"parameterId": "x", "doubleValueSpec": {"minValue": 0, "maxValue": 1}}],
