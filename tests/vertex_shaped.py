@@ -19,6 +19,8 @@ from google.cloud.aiplatform_v1 import types as v1
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2, json_format
 
+from vizier_keras import protojson
+
 _SEG = r"[^/:]+"
 _STUDY = rf"/(?:v1|ui)/projects/{_SEG}/locations/{_SEG}/studies/{_SEG}"
 # (method, path pattern, answer message class), first match wins.
@@ -73,6 +75,17 @@ def _extensions(value: Any, where: tuple[Any, ...] = ()) -> list[tuple[tuple[Any
     return found
 
 
+def _without_extension_fields(value: Any) -> Any:
+    """``value`` without the fields the embedded service adds to its answers
+    (:data:`vizier_keras.protojson.EXTENSIONS`): Vertex never sends them."""
+    added = {field for fields in protojson.EXTENSIONS.values() for field in fields}
+    if isinstance(value, dict):
+        return {k: _without_extension_fields(v) for k, v in value.items() if k not in added}
+    if isinstance(value, list):
+        return [_without_extension_fields(v) for v in value]
+    return value
+
+
 def _put(value: Any, where: tuple[Any, ...], item: Any) -> None:
     for key in where[:-1]:
         value = value[key]
@@ -81,7 +94,9 @@ def _put(value: Any, where: tuple[Any, ...], item: Any) -> None:
 
 def vertex_shaped(answer: Any, method: str, path: str, inject: bool = False) -> Any:
     """``answer`` as Vertex would write it (see the module docstring). An extension algorithm
-    name has no v1 number: it goes through protobuf as a stand-in and comes back as sent."""
+    name has no v1 number: it goes through protobuf as a stand-in and comes back as sent; the
+    fields the embedded service adds are left out, as Vertex has none of them."""
+    answer = _without_extension_fields(answer)
     extensions = _extensions(answer)
     for where, _ in extensions:
         _put(answer, where, "GRID_SEARCH")

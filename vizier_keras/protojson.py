@@ -17,7 +17,8 @@ field, as Google's front end answers).
 
 The table of messages below is this package's copy of the v1 protos' JSON names and types;
 ``tests/test_protojson.py`` checks it against the messages of google-cloud-aiplatform.
-Extensions of the embedded service beyond v1 (algorithm names v1 does not have) travel as names.
+Extensions of the embedded service beyond v1 (algorithm names v1 does not have) travel as names;
+the fields it adds to answers are in :data:`EXTENSIONS`, read from answers only.
 
 Example::
 
@@ -36,7 +37,7 @@ from typing import Any, Literal
 
 from vizier_keras.errors import ValidationError
 
-__all__ = ["ENUMS", "MESSAGES", "TYPE_URL_PREFIX", "canonical", "default", "get"]
+__all__ = ["ENUMS", "EXTENSIONS", "MESSAGES", "TYPE_URL_PREFIX", "canonical", "default", "get"]
 
 TYPE_URL_PREFIX = "type.googleapis.com/google.cloud.aiplatform.v1."
 
@@ -148,6 +149,15 @@ ENUMS: dict[str, dict[str, int]] = {
     "StudySpec.MeasurementSelectionType": {"MEASUREMENT_SELECTION_TYPE_UNSPECIFIED": 0,
                                            "LAST_MEASUREMENT": 1, "BEST_MEASUREMENT": 2},
 }
+# Fields the embedded service adds to v1 messages in its answers: message -> field -> type, and
+# the extension messages. Vertex never sends them and Google's parsers skip them; this package
+# reads them from answers (unknown="ignore") and refuses them in requests like any unknown field.
+EXTENSIONS: dict[str, dict[str, str]] = {"Trial": {"vizierKeras": "vizierKeras.Trial"}}
+_EXTENSION_MESSAGES: dict[str, dict[str, str]] = {
+    # Vizier's early-stopping check told this trial to stop, and why.
+    "vizierKeras.Trial": {"stoppedEarly": "bool", "stopReason": "string"},
+}
+
 # Enums whose names this package may extend (the embedded service runs more algorithms).
 _EXTENSIBLE = {"StudySpec.Algorithm"}
 _STATUS = {"code": "int32", "message": "string", "details": "[]Any"}
@@ -162,8 +172,14 @@ Unknown = Literal["ignore", "reject"]
 Enums = Literal["names", "numbers"]
 
 
+def _fields(message: str) -> dict[str, str]:
+    if message == "Status":
+        return _STATUS
+    return MESSAGES[message] if message in MESSAGES else _EXTENSION_MESSAGES[message]
+
+
 def _field_type(message: str, field: str) -> str:
-    return (_STATUS if message == "Status" else MESSAGES[message])[field]
+    return _fields(message)[field]
 
 
 def default(message: str, field: str) -> Any:
@@ -210,10 +226,12 @@ def _message(message: str, obj: Any, path: str, unknown: Unknown, enums: Enums,
         raise ValidationError(path, "<...>", f"nests deeper than {_MAX_DEPTH} messages")
     if not isinstance(obj, Mapping):
         raise ValidationError(path, obj, "must be a JSON object")
-    fields = _STATUS if message == "Status" else MESSAGES[message]
+    fields = _fields(message)
     out: dict[str, Any] = {}
     for key, value in obj.items():
         kind = fields.get(key)
+        if kind is None and unknown == "ignore":
+            kind = EXTENSIONS.get(message, {}).get(key)
         if kind is None:
             if unknown == "reject":
                 raise ValidationError(_join(path, key), value, "is not a field of this message "

@@ -3,7 +3,8 @@
 Requests are checked here (an unknown field, a wrong type or value is a ValidationError naming
 the field); answers are built here from OSS's stored protos. This service's own records (the
 Vertex StudySpec, the study state, early-stopping results) travel in OSS metadata under the
-namespace :data:`policies.METADATA_NS`.
+namespace :data:`METADATA_NS`. Light on purpose (protobuf and OSS's generated protos, no JAX):
+reading a database file without a server (:mod:`vizier_keras.server.sqlfile`) uses it too.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from vizier._src.service import key_value_pb2, study_pb2, vizier_service_pb2
 from vizier_keras import wire
 from vizier_keras.errors import ValidationError
 from vizier_keras.resources import StudyName, TrialName
-from vizier_keras.server import names, policies
+from vizier_keras.server import names
 from vizier_keras.server.conditional import FlatSpace
 
 __all__ = [
+    "METADATA_NS",
     "REASON_KEY",
+    "SPEC_KEY",
     "STATE_KEY",
+    "STOPPED_KEY",
     "TYPE_PREFIX",
     "fields",
     "flat_oss_spec",
@@ -46,8 +50,13 @@ Json = dict[str, Any]
 MAX_METRICS = 1000  # in one measurement
 
 TYPE_PREFIX = "type.googleapis.com/google.cloud.aiplatform.v1."
+# This service's records in OSS metadata: the namespace, the Vertex StudySpec, the study state
+# and why it is inactive, and why Vizier stopped a trial early.
+METADATA_NS = "vizier_keras"
+SPEC_KEY = "study_spec"
 STATE_KEY = "state"
 REASON_KEY = "inactive_reason"
+STOPPED_KEY = "stopped_early"
 
 
 def fields(path: str, body: Any, allowed: set[str]) -> Mapping[str, Any]:
@@ -65,15 +74,15 @@ def fields(path: str, body: Any, allowed: set[str]) -> Mapping[str, Any]:
 
 def meta(messages: Any) -> dict[str, str]:
     """This service's metadata entries (key -> value) among OSS KeyValue messages."""
-    return {kv.key: kv.value for kv in messages if kv.ns == policies.METADATA_NS}
+    return {kv.key: kv.value for kv in messages if kv.ns == METADATA_NS}
 
 
 def set_meta(messages: Any, key: str, value: str) -> None:
     for kv in messages:
-        if kv.ns == policies.METADATA_NS and kv.key == key:
+        if kv.ns == METADATA_NS and kv.key == key:
             kv.value = value
             return
-    messages.append(key_value_pb2.KeyValue(ns=policies.METADATA_NS, key=key, value=value))
+    messages.append(key_value_pb2.KeyValue(ns=METADATA_NS, key=key, value=value))
 
 
 def flat_oss_spec(spec: Mapping[str, Any]) -> study_pb2.StudySpec:
@@ -87,7 +96,7 @@ def flat_oss_spec(spec: Mapping[str, Any]) -> study_pb2.StudySpec:
         flat["observationNoise"] = spec["observationNoise"]
     proto = json_format.ParseDict(flat, study_pb2.StudySpec())
     proto.metadata.append(key_value_pb2.KeyValue(
-        ns=policies.METADATA_NS, key=policies.SPEC_KEY, value=json.dumps(spec, sort_keys=True)))
+        ns=METADATA_NS, key=SPEC_KEY, value=json.dumps(spec, sort_keys=True)))
     return proto
 
 
@@ -171,9 +180,17 @@ def study_state(study: study_pb2.Study) -> str:
 
 
 def trial_json(trial: study_pb2.Trial) -> Json:
-    """The Vertex Trial message of an OSS trial."""
+    """The Vertex Trial message of an OSS trial.
+
+    A trial that an early-stopping check told to stop carries this service's extension
+    ``"vizierKeras": {"stoppedEarly": true, "stopReason": ...}`` (v1 has no such field; Google's
+    parsers skip it as an unknown field, :data:`vizier_keras.protojson.EXTENSIONS` reads it).
+    """
     out = json_format.MessageToDict(trial)
     out.pop("metadata", None)
+    stopped = meta(trial.metadata).get(STOPPED_KEY)
+    if stopped is not None:
+        out["vizierKeras"] = {"stoppedEarly": True, "stopReason": stopped}
     name = names.vertex_trial(trial.name)
     out["name"] = name.name
     out["id"] = name.trial_id

@@ -37,11 +37,9 @@ from vizier._src.service import pythia_service_pb2, service_policy_supporter
 from vizier.service import pyvizier as svz
 
 from vizier_keras.server.conditional import FlatSpace
+from vizier_keras.server.messages import METADATA_NS, SPEC_KEY
 
 logger = logging.getLogger(__name__)
-
-METADATA_NS = "vizier_keras"
-SPEC_KEY = "study_spec"
 
 ALGORITHMS: dict[str, str] = {
     "ALGORITHM_UNSPECIFIED": "GP-UCB-PE (Open Source Vizier's default), faster; 5 seed "

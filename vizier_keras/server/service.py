@@ -168,7 +168,7 @@ class VizierService:
         cached = self._specs.get(study.name)
         if cached is not None:
             return cached
-        raw = messages.meta(study.study_spec.metadata).get(policies.SPEC_KEY)
+        raw = messages.meta(study.study_spec.metadata).get(messages.SPEC_KEY)
         if raw is None:
             raise InternalError(f"study {study.name} was not created by this service")
         spec = self._specs[study.name] = dict(json.loads(raw))
@@ -589,6 +589,8 @@ class VizierService:
             op_id = f"{names.STOP_PREFIX}{number}"
             record = {"shouldStop": decision.should_stop, "reason": decision.reason}
             messages.set_meta(trial.metadata, "stop-count", str(number))
+            if decision.should_stop and trial.state == study_pb2.Trial.State.ACTIVE:
+                messages.set_meta(trial.metadata, messages.STOPPED_KEY, decision.reason)
             messages.set_meta(trial.metadata, op_id, json.dumps(record))
             self._ds.update_trial(trial)
         logger.debug("early-stopping check of %s: %s", name.name, decision)
