@@ -38,6 +38,7 @@ __all__ = [
     "encode_value",
     "parameter_nodes",
     "parameter_type",
+    "typed_values",
     "validate_parameter_spec",
     "validate_study",
     "validate_study_spec",
@@ -206,6 +207,20 @@ def active_parameters(spec: Mapping[str, Any], values: Mapping[str, Any]) -> lis
         if on:
             active.append(node)
     return active
+
+
+def typed_values(spec: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's raw values (parameter id -> JSON value) typed by the StudySpec (INTEGER ->
+    int, ...), only the active ones: a value whose parameter is inactive under the others is
+    left out, as is a parameter with no value."""
+    out: dict[str, Any] = {}
+    for node in parameter_nodes(spec):  # parents before children
+        parent = node.parent
+        active = parent is None or (parent.id in out and any(
+            same_value(parent.type, out[parent.id], v) for v in node.parent_values))
+        if active and node.id in raw and node.id not in out:
+            out[node.id] = decode_value(node.spec, raw[node.id], node.id)
+    return out
 
 
 def same_value(kind: str, a: Any, b: Any) -> bool:

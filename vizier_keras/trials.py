@@ -175,15 +175,7 @@ def suggest_trial(
 
 def typed_values(spec: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     """A trial's values typed by the StudySpec alone (INTEGER -> int, ...)."""
-    raw = wire.trial_parameters(message)
-    out: dict[str, Any] = {}
-    for node in studyspec.parameter_nodes(spec):  # parents before children
-        parent = node.parent
-        active = parent is None or (parent.id in out and any(
-            studyspec.same_value(parent.type, out[parent.id], v) for v in node.parent_values))
-        if active and node.id in raw and node.id not in out:
-            out[node.id] = studyspec.decode_value(node.spec, raw[node.id], node.id)
-    return out
+    return studyspec.typed_values(spec, wire.trial_parameters(message))
 
 
 def next_trial(client: VizierClient, study: dict[str, Any], worker: str,
