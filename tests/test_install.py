@@ -142,3 +142,23 @@ def test_the_check_sees_a_missing_dependency():
     assert _missing(quickstart, ["tensorflow-cpu", "local"]) == {"sklearn": ["scikit-learn"]}
     with pytest.raises(AssertionError, match=r"\[nope\]"):
         _declared(["nope"])
+
+
+# The results layer's modules, each with the extra that its docstring (and the README) says it
+# needs: a module's third-party imports must come with that extra.
+LAYER_EXTRAS = {
+    "vizier_keras/results/study.py": ["results"],
+    "vizier_keras/results/sources.py": ["results"],
+    "vizier_keras/server/sqlfile.py": ["results"],
+    "vizier_keras/server/messages.py": ["results"],
+    "vizier_keras/server/names.py": ["results"],
+    "vizier_keras/results/mirror.py": ["plots"],
+    "vizier_keras/results/plots.py": ["plots"],
+    "vizier_keras/results/dashboard.py": ["dashboard"],
+    "vizier_keras/cli.py": [],
+}
+
+
+@pytest.mark.parametrize("module, extras", list(LAYER_EXTRAS.items()))
+def test_each_results_module_comes_with_its_extra(module, extras):
+    assert _missing(ROOT / module, extras) == {}

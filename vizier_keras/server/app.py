@@ -42,6 +42,7 @@ from vizier_keras.errors import (
     ValidationError,
 )
 from vizier_keras.resources import LocationName, OperationName, StudyName, TrialName
+from vizier_keras.server.embedded import read_token_file
 
 logger = logging.getLogger(__name__)
 
@@ -587,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         token = args.token or None
         if args.token_file:
-            token = _read_token(args.token_file)
+            token = read_token_file(args.token_file)
         serve(args.database, host=args.host, port=args.port, token=token,
               ready_file=args.ready_file, parent_pid=args.parent_pid,
               compilation_cache=args.compilation_cache, gp_settings=gp_settings,
@@ -597,17 +598,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logger.debug("served for %.1f s", time.monotonic() - started)
     return 0
-
-
-def _read_token(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            token = f.read().strip()
-    except OSError as e:
-        raise StartupError(f"the token file {path} cannot be read ({e.strerror})") from None
-    if not token or any(c.isspace() for c in token):
-        raise StartupError(f"the token file {path} must hold one token, without spaces")
-    return token
 
 
 if __name__ == "__main__":
