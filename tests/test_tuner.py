@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from typing import Any
 
 import keras
@@ -43,9 +46,11 @@ def test_a_search_runs_every_public_method(tmp_path, local_server, capsys):
     assert {p.name for p in tuner.oracle.get_space().space} == {
         "num_layers", "units_0", "units_1", "units_2", "lr"}
     assert tuner.remaining_trials == 3
-    search(tuner, verbose=2)
+    # verbose=0 quiets Keras' epoch bars, not the search's own progress lines.
+    search(tuner, verbose=0)
     out = capsys.readouterr().out
     assert "Trial 1 of 3" in out and "best" in out and "outside model.fit" in out
+    assert "[3/3] trial" in out and "Epoch 1/2" not in out
     trials = study_trials(local_server, tuner)
     assert len(trials) == 3 and all(t["state"] == "SUCCEEDED" for t in trials)
     # Every parameter declared in the loop is in the study, and tuned.
@@ -68,6 +73,11 @@ def test_a_search_runs_every_public_method(tmp_path, local_server, capsys):
     tuner.results_summary()
     table = capsys.readouterr().out
     assert "rank" in table and "val_accuracy" in table and "num_layers" in table
+    # The same study as data: every trial, and the same best trial.
+    results = tuner.results()
+    assert [r["trial"] for r in results.records()] == [int(t["id"]) for t in trials]
+    assert {k[len("params."):]: v for k, v in results.best_trials(1)[0].items()
+            if k.startswith("params.") and v is not None} == best_hp.values
     assert tuner.remaining_trials == 0
     assert tuner.search_stats["trials"] == 3 and 0 < tuner.search_stats["idle_share"] < 1
     assert os.path.isdir(tuner.get_trial_dir(trials[0]["id"]))
@@ -368,6 +378,20 @@ def test_early_stopping_in_a_search(tmp_path, local_server, wire_shape):
     stopped = [t for t in slow if len(t.get("measurements", [])) < 6]
     assert stopped, [len(t.get("measurements", [])) for t in slow]
     assert tuner.search_stats["stopped_early"] >= len(stopped) - 0
+    # Any client reads which trials Vizier stopped: the embedded service records it (through
+    # Vertex-shaped answers the record is gone, as on Vertex).
+    results = tuner.results()
+    said = {str(r["trial"]) for r in results.records() if r["state"] == "STOPPED_EARLY"}
+    if wire_shape == "plain":
+        assert said == {t["id"] for t in trials if len(t.get("measurements", [])) < 6}
+    # The CLI's best, from the database file, is KerasTuner's best.
+    best = subprocess.run(
+        [sys.executable, "-m", "vizier_keras.cli", "best", tuner.oracle.study["name"],
+         "--database", str(local_server.database), "-n", "1", "--format", "json"],
+        capture_output=True, text=True, timeout=300, check=True)
+    row = json.loads(best.stdout)[0]
+    assert row["params.lr"] == tuner.get_best_hyperparameters(1)[0].values["lr"]
+    assert str(row["trial"]) == tuner.oracle.get_best_trials(1)[0].trial_id
 
 
 def test_get_best_models_says_when_the_best_was_trained_elsewhere(tmp_path, local_server,

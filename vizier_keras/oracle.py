@@ -34,6 +34,7 @@ from vizier_keras import convert, wire
 from vizier_keras.client import VizierClient
 from vizier_keras.connect import Connection, connect
 from vizier_keras.errors import NotFoundError, ValidationError
+from vizier_keras.progress import SearchProgress
 from vizier_keras.studies import make_study_spec, open_study
 from vizier_keras.trials import next_trial
 
@@ -70,6 +71,8 @@ class CloudOracle(kt.Oracle):
         early_stopping: "median", "decay_curve", "convex", a stopping-spec dict, or None.
         measurement_selection: "LAST_MEASUREMENT" or "BEST_MEASUREMENT".
         prefetch: Ask for the next trial while the current one trains.
+        progress: Print a line per trial with the study's state (:mod:`vizier_keras.progress`);
+            independent of ``search(verbose=...)``, which is Keras' switch.
         **kwargs: ``keras_tuner.Oracle`` arguments (``max_retries_per_trial``,
             ``max_consecutive_failed_trials``, ``seed``, ``tune_new_entries``,
             ``allow_new_entries``).
@@ -95,6 +98,7 @@ class CloudOracle(kt.Oracle):
         measurement_selection: str | None = None,
         prefetch: bool = True,
         overwrite: bool = False,
+        progress: bool = True,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - set(_ORACLE_ARGS)
@@ -145,7 +149,12 @@ class CloudOracle(kt.Oracle):
         self._warned_new: set[str] = set()
         self.stopped_early: set[str] = set()
         self.suggest_wait_seconds = 0.0  # time create_trial waited for the service
-        self._display = _Progress(self)
+        self._display = SearchProgress(self, enabled=progress)
+
+    @property
+    def progress(self) -> SearchProgress:
+        """What the search prints (KerasTuner calls it the display)."""
+        return self._display
 
     # ------------------------------------------------------------------ connection and study
 
@@ -441,61 +450,6 @@ class CloudOracle(kt.Oracle):
             self._pool.shutdown(wait=True)
             self._pool = None
         self._prefetched.clear()
-
-
-class _Progress:
-    """What a search prints per trial: which trial of how many, its result, the study's best so
-    far and how many trials were stopped early (KerasTuner prints a table per trial)."""
-
-    def __init__(self, oracle: CloudOracle, verbose: int = 1) -> None:
-        self.oracle = oracle
-        self.verbose = verbose
-        self._began: dict[str, float] = {}
-
-    def get_state(self) -> dict[str, Any]:
-        return {}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        pass
-
-    def on_trial_begin(self, trial: Any) -> None:
-        self._began[trial.trial_id] = time.monotonic()
-        if self.verbose < 1:
-            return
-        oracle = self.oracle
-        of = f" of {oracle.max_trials}" if oracle.max_trials else ""
-        values = ", ".join(f"{k}={_short(v)}" for k, v in trial.hyperparameters.values.items())
-        print(f"\nTrial {trial.trial_id}{of} (worker {oracle.worker_tag}): {values}",
-              flush=True)
-
-    def on_trial_end(self, trial: Any) -> None:
-        if self.verbose < 1:
-            return
-        oracle = self.oracle
-        took = time.monotonic() - self._began.pop(trial.trial_id, time.monotonic())
-        status = str(trial.status)
-        if trial.trial_id in oracle.stopped_early:
-            status += ", stopped early by Vizier"
-        line = f"Trial {trial.trial_id} {status} in {took:.1f} s"
-        if trial.score is not None and trial.status == TrialStatus.COMPLETED:
-            line += f": {oracle.objective.name}={_short(trial.score)}"
-        elif trial.message:
-            line += f": {trial.message.strip().splitlines()[-1][:200]}"
-        try:
-            best = oracle.get_best_trials(1)
-        except Exception:  # the summary line must not end a search
-            best = []
-        if best and best[0].score is not None:
-            line += f" | best {_short(best[0].score)} (trial {best[0].trial_id})"
-        if oracle.stopped_early:
-            line += f" | {len(oracle.stopped_early)} stopped early here"
-        print(line, flush=True)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _direction(objective: Any, name: str) -> str | None:

@@ -89,7 +89,9 @@ class CloudTuner(kt.Tuner):
             ``max_consecutive_failed_trials``, ``tuner_id``, ``distribution_strategy``, ...)
             and ours: ``endpoint``, ``client``, ``session``, ``credentials``, ``token``,
             ``algorithm``, ``early_stopping`` ("median", "decay_curve", "convex" or a spec
-            dict), ``measurement_selection``, ``prefetch`` (default True: the next trial is
+            dict), ``measurement_selection``, ``progress`` (default True: a line per trial with
+            the study's progress, whatever ``search(verbose=...)`` says to Keras), ``prefetch``
+            (default True: the next trial is
             asked for while one trains) and ``discover_space_builds`` (default 6: extra builds
             with extreme and random values that find hyperparameters declared in loops and
             branches before the study is made).
@@ -112,7 +114,7 @@ class CloudTuner(kt.Tuner):
     ) -> None:
         ours = {k: kwargs.pop(k) for k in ("endpoint", "client", "session", "credentials",
                                            "token", "algorithm", "early_stopping",
-                                           "measurement_selection", "prefetch")
+                                           "measurement_selection", "prefetch", "progress")
                 if k in kwargs}
         oracle_args = {k: kwargs.pop(k) for k in _ORACLE_ARGS if k in kwargs}
         self.discover_space_builds = int(kwargs.pop("discover_space_builds", 6))
@@ -267,6 +269,10 @@ class CloudTuner(kt.Tuner):
         super().on_trial_end(trial)
         self.search_stats["trials"] += 1
 
+    def on_epoch_end(self, trial: Any, model: Any, epoch: int, logs: Any = None) -> None:
+        super().on_epoch_end(trial, model, epoch, logs)
+        self.oracle.progress.on_epoch_end(trial, epoch, logs)
+
     def on_search_end(self) -> None:
         super().on_search_end()
         self.search_stats["search_seconds"] += time.monotonic() - self._search_began
@@ -274,7 +280,7 @@ class CloudTuner(kt.Tuner):
         idle = total - self.search_stats["fit_seconds"]
         self.search_stats["suggest_wait_seconds"] = self.oracle.suggest_wait_seconds
         self.search_stats["idle_share"] = idle / total if total > 0 else 0.0
-        if self.oracle.verbose:
+        if self.oracle.progress.enabled:
             print(f"Search done: {int(self.search_stats['trials'])} trials here in "
                   f"{total:.0f} s; {self.search_stats['idle_share']:.0%} of it outside "
                   f"model.fit; {int(self.search_stats['stopped_early'])} stopped early.")
@@ -303,6 +309,23 @@ class CloudTuner(kt.Tuner):
         for row in [header, *rows]:
             print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths,
                                                                              strict=True)))
+
+    def results(self) -> Any:
+        """The study's results as data (every worker's trials), read now: a
+        :class:`vizier_keras.results.StudyResults`, with ``trials_dataframe()``,
+        ``measurements_dataframe()`` and ``best_trials(n)``.
+
+        Raises:
+            ValidationError: The study does not exist yet (nothing was searched).
+        """
+        from vizier_keras.results import ServiceSource, StudyResults
+
+        study = self.oracle.existing_study()
+        if study is None:
+            raise ValidationError("study", self.oracle.study_id or self.project_name,
+                                  "does not exist yet: run search() first")
+        source = ServiceSource(self.oracle.client, self.oracle.connection.parent, owned=False)
+        return StudyResults(study, source=source).refresh()
 
     def _get_tuner_fname(self) -> str:
         # One file per worker: workers of a job may share the project directory.
