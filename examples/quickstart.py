@@ -72,6 +72,10 @@ def main() -> None:
     print(f"search: {int(stats['trials'])} trials in {took:.0f} s, "
           f"{int(stats['stopped_early'])} stopped early by Vizier, "
           f"tuner idle (outside model.fit) {stats['idle_share']:.0%} of the time")
+    database = os.path.join(args.directory, "quickstart", "vizier.db")
+    print(f"look at the study: vizier-keras trials quickstart --database {database}\n"
+          f"               or: vizier-keras dashboard --database {database}  "
+          "(pip install '.[dashboard]')")
 
 
 if __name__ == "__main__":

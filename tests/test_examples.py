@@ -6,6 +6,7 @@ vertex_ai.py needs a project and credentials; here only its imports and options 
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -36,6 +37,16 @@ def test_quickstart_tunes_and_reports_the_best_model(tmp_path):
     assert re.search(r"best model: test accuracy 0\.\d{4} on 360 held-out digits", out.stdout)
     assert "search: 2 trials in" in out.stdout
     assert (tmp_path / "runs" / "quickstart").is_dir()
+    # The progress lines (the example searches with verbose=0), and the command it suggests
+    # for looking at the study, run as printed.
+    assert "[2/2] trial" in out.stdout
+    command = re.search(r"look at the study: (vizier-keras trials .*)", out.stdout)
+    assert command, out.stdout
+    argv = command.group(1).split()
+    trials = subprocess.run([sys.executable, "-m", "vizier_keras.cli", *argv[1:], "--format",
+                             "json"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert trials.returncode == 0, trials.stderr
+    assert [row["trial"] for row in json.loads(trials.stdout)] == [1, 2]
 
 
 def test_conditional_space_runs_its_eight_trials(tmp_path):

@@ -40,7 +40,8 @@ class SearchProgress:
         self.verbose = 1  # KerasTuner's search() sets this from fit's verbose: Keras' switch
         self.stream = stream
         self._began: dict[str, float] = {}
-        self._durations: list[float] = []
+        self._first: float | None = None  # when this worker's first trial began
+        self._ended = 0
         self._live = False
 
     @property
@@ -65,6 +66,8 @@ class SearchProgress:
 
     def on_trial_begin(self, trial: Any) -> None:
         self._began[trial.trial_id] = time.monotonic()
+        if self._first is None:
+            self._first = self._began[trial.trial_id]
         if not self.enabled:
             return
         oracle = self.oracle
@@ -87,8 +90,7 @@ class SearchProgress:
     def on_trial_end(self, trial: Any) -> None:
         began = self._began.pop(trial.trial_id, None)
         took = time.monotonic() - began if began is not None else math.nan
-        if math.isfinite(took):
-            self._durations.append(took)
+        self._ended += 1
         if not self.enabled:
             return
         oracle = self.oracle
@@ -114,8 +116,11 @@ class SearchProgress:
         trials = oracle.client.list_trials(study)
         states = [wire.trial_state(t) for t in trials]
         done = sum(s in (wire.TrialState.SUCCEEDED, wire.TrialState.INFEASIBLE) for s in states)
-        running = sum(s in (wire.TrialState.ACTIVE, wire.TrialState.STOPPING,
-                            wire.TrialState.REQUESTED) for s in states)
+        # A worker's prefetched next trial (client id "<worker>#next") is queued, not running:
+        # running trials are counted by worker.
+        running = len({str(t.get("clientId", "")).removesuffix("#next")
+                       for t, s in zip(trials, states, strict=True)
+                       if s in (wire.TrialState.ACTIVE, wire.TrialState.STOPPING)})
         stopped = sum(bool((t.get("vizierKeras") or {}).get("stoppedEarly")) for t in trials)
         stopped = max(stopped, len(oracle.stopped_early))
         budget = f"/{oracle.max_trials}" if oracle.max_trials else ""
@@ -128,10 +133,11 @@ class SearchProgress:
             extra.append(f"{stopped} stopped early")
         if extra:
             line += " | " + ", ".join(extra)
-        if oracle.max_trials and self._durations:
-            left = max(0, oracle.max_trials - done - running) + running / 2
-            mean = sum(self._durations) / len(self._durations)
-            seconds = left * mean / max(1, running)
+        if oracle.max_trials and self._first is not None:
+            # Wall time per trial here (training and the wait for suggestions), shared by the
+            # workers that are running trials now.
+            per_trial = (time.monotonic() - self._first) / self._ended
+            seconds = max(0, oracle.max_trials - done) * per_trial / max(1, running)
             if seconds > 0:
                 line += f" | ETA ~{_duration(seconds)}"
         return line
