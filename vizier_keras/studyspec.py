@@ -36,8 +36,13 @@ __all__ = [
     "bounds",
     "decode_value",
     "encode_value",
+    "first_objective",
+    "is_safe",
+    "iter_metric_specs",
     "parameter_nodes",
     "parameter_type",
+    "safety_metrics",
+    "stopping_rule",
     "typed_values",
     "validate_parameter_spec",
     "validate_study",
@@ -366,6 +371,14 @@ def validate_study_spec(spec: Any, path: str = "studySpec", *,
                         {"safetyThreshold", "desiredMinSafeTrialsFraction"})
             for key, value in safety.items():
                 _number(f"{mpath}.safetyConfig.{key}", value)
+            fraction = safety.get("desiredMinSafeTrialsFraction")
+            if fraction is not None and not 0.0 <= float(fraction) <= 1.0:
+                raise ValidationError(f"{mpath}.safetyConfig.desiredMinSafeTrialsFraction",
+                                      fraction, "must be between 0.0 and 1.0")
+    if metrics and all("safetyConfig" in m for m in metrics if isinstance(m, Mapping)):
+        raise ValidationError(f"{path}.metrics", [m.get("metricId") for m in metrics],
+                              "holds only safety metrics; a study needs at least one objective "
+                              "metric (without safetyConfig)")
 
     parameters = _list(f"{path}.parameters", spec.get("parameters"))
     seen_ids: dict[str, str] = {}
@@ -595,6 +608,53 @@ def _validate_study_stopping_config(path: str, value: Any) -> None:
 
 
 def iter_metric_specs(spec: Mapping[str, Any]) -> Iterator[tuple[str, wire.Goal]]:
-    """(metricId, goal) of each metric of a StudySpec."""
+    """(metricId, goal) of each objective metric of a StudySpec: the metrics without a
+    ``safetyConfig`` (those are constraints, :func:`safety_metrics`)."""
     for metric in spec.get("metrics", ()) or ():
-        yield str(metric["metricId"]), wire.Goal(metric["goal"])
+        if "safetyConfig" not in metric:
+            yield str(metric["metricId"]), wire.Goal(metric["goal"])
+
+
+STOPPING_RULES = ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec",
+                  "convexAutomatedStoppingSpec")
+
+
+def stopping_rule(spec: Mapping[str, Any]) -> str | None:
+    """The automated stopping rule a StudySpec sets (its field name), or None."""
+    return next((rule for rule in STOPPING_RULES if rule in spec), None)
+
+
+def first_objective(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The MetricSpec of the first objective metric: what early stopping, measurement
+    selection and study stopping read."""
+    for metric in spec.get("metrics", ()) or ():
+        if "safetyConfig" not in metric:
+            return metric
+    raise ValidationError("studySpec.metrics", None, "has no objective metric")
+
+
+def safety_metrics(spec: Mapping[str, Any]) -> list[tuple[str, wire.Goal, float]]:
+    """(metricId, goal, threshold) of each safety metric (``safetyConfig``) of a StudySpec.
+
+    Vertex AI's meaning (``MetricSpec.safetyConfig``): the metric is a constraint, not an
+    objective; a trial is safe when its value is at or above the threshold for a MAXIMIZE
+    metric, at or below it for a MINIMIZE one (an unset threshold is 0).
+    """
+    out = []
+    for metric in spec.get("metrics", ()) or ():
+        if "safetyConfig" in metric:
+            threshold = float((metric["safetyConfig"] or {}).get("safetyThreshold", 0.0))
+            out.append((str(metric["metricId"]), wire.Goal(metric["goal"]), threshold))
+    return out
+
+
+def is_safe(spec: Mapping[str, Any], metrics: Mapping[str, float]) -> bool:
+    """Whether measured ``metrics`` meet every safety threshold of ``spec``. A safety metric
+    that was not measured counts as safe, as Open Source Vizier counts it."""
+    for metric_id, goal, threshold in safety_metrics(spec):
+        value = metrics.get(metric_id)
+        if value is None:
+            continue
+        if value < threshold if goal is wire.Goal.MAXIMIZE else value > threshold:
+            return False
+    return True

@@ -11,6 +11,7 @@ SUCCEEDED, STOPPED_EARLY   COMPLETE, with the objective values of the final meas
                            (a stopped trial is a finished result in Vizier too); user
                            attribute ``vizier_state`` says STOPPED_EARLY
 INFEASIBLE                 FAIL (``infeasible_reason`` as a user attribute)
+unsafe (constraint broken) FAIL, user attribute ``unsafe`` (not a result to rank)
 ACTIVE, STOPPING           RUNNING
 REQUESTED                  WAITING
 measurements               intermediate values of the first objective, by step
@@ -147,12 +148,12 @@ class Mirror:
     def _state_values(self, row: dict[str, Any]) -> tuple[Any, list[float] | None]:
         optuna = _optuna()
         states = optuna.trial.TrialState
-        if row["state"] in ("SUCCEEDED", STOPPED_EARLY):
+        if row["state"] in ("SUCCEEDED", STOPPED_EARLY) and row.get("safe") is not False:
             values = [row.get(m, math.nan) for m, _ in self.results.metrics]
             if all(isinstance(v, float) and math.isfinite(v) for v in values):
                 return states.COMPLETE, values
             return states.FAIL, None
-        if row["state"] == "INFEASIBLE":
+        if row["state"] in ("INFEASIBLE", "SUCCEEDED", STOPPED_EARLY):  # or unsafe
             return states.FAIL, None
         if row["state"] == "REQUESTED":
             return states.WAITING, None
@@ -174,6 +175,8 @@ class Mirror:
         for key in ("infeasible_reason", "stop_reason"):
             if row.get(key):
                 attrs[key] = row[key]
+        if row.get("safe") is False:
+            attrs["unsafe"] = True
         if row.get("stopped_early_inferred"):
             attrs["stopped_early_inferred"] = True
         return attrs

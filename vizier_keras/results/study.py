@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vizier_keras import studyspec, wire
 from vizier_keras.errors import MissingExtraError
+from vizier_keras.pareto import pareto_fronts
 from vizier_keras.results.sources import Source, open_source
 
 __all__ = ["STOPPED_EARLY", "StudyResults", "load_study", "pareto_fronts"]
@@ -33,8 +34,6 @@ __all__ = ["STOPPED_EARLY", "StudyResults", "load_study", "pareto_fronts"]
 Json = dict[str, Any]
 
 STOPPED_EARLY = "STOPPED_EARLY"
-_STOPPING_RULES = ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec",
-                   "convexAutomatedStoppingSpec")
 _FINISHED = ("SUCCEEDED", STOPPED_EARLY)
 
 
@@ -82,7 +81,7 @@ class StudyResults:
     def stops_inferred(self) -> bool:
         """Whether "stopped early" is inferred from step counts (see the module docstring)."""
         recorded = self.source.records_stops if self.source is not None else True
-        return not recorded and any(rule in self.spec for rule in _STOPPING_RULES)
+        return not recorded and studyspec.stopping_rule(self.spec) is not None
 
     def refresh(self) -> StudyResults:
         """Read the trials again from the source."""
@@ -101,13 +100,15 @@ class StudyResults:
         """One dict per trial: ``trial``, ``state``, each metric of the final measurement,
         ``params.<id>`` (only the active parameters), ``steps``, ``elapsed`` (seconds),
         ``start``, ``end`` (UTC datetimes or None), ``worker`` (the client id),
-        ``infeasible_reason``, ``stop_reason`` and ``stopped_early_inferred``."""
+        ``infeasible_reason``, ``stop_reason``, ``stopped_early_inferred``, and in a study with
+        constraints (safety metrics) ``safe``: whether the final values meet them."""
         spec = self.spec
         metric_ids = [m for m, _ in self.metrics]
         reported = {m for t in self.trials for m in wire.trial_final_metrics(t)}
         metric_ids += sorted(reported - set(metric_ids))
         longest = self._longest_finished()
         inferred = self.stops_inferred
+        constrained = bool(studyspec.safety_metrics(spec))
         now = dt.datetime.now(dt.timezone.utc)
         rows = []
         for trial in self.trials:
@@ -137,6 +138,8 @@ class StudyResults:
             row["infeasible_reason"] = trial.get("infeasibleReason", "")
             row["stop_reason"] = extension.get("stopReason", "")
             row["stopped_early_inferred"] = guessed
+            if constrained:
+                row["safe"] = studyspec.is_safe(spec, final) if final else None
             rows.append(row)
         return rows
 
@@ -175,11 +178,12 @@ class StudyResults:
         One objective: by its value (ties by trial id). Several: the Pareto front first (no
         other trial is at least as good in every objective and better in one), then the next
         fronts; within a front by the first objective, then trial id. Each row has ``front``
-        (0 for the Pareto front).
+        (0 for the Pareto front). A trial that breaks a constraint is never among them.
         """
         if n < 1:
             raise ValueError(f"n must be at least 1, not {n}")
-        rows = [r for r in self.records() if r["state"] in _FINISHED]
+        rows = [r for r in self.records() if r["state"] in _FINISHED and r.get("safe", True)
+                is not False]
         metrics = self.metrics
         rows = [r for r in rows if all(_finite(r.get(m)) for m, _ in metrics)]
         signs = [1.0 if goal is wire.Goal.MAXIMIZE else -1.0 for _, goal in metrics]
@@ -190,49 +194,6 @@ class StudyResults:
             for i in front:
                 out.append({**rows[i], "front": rank})
         return out[:n]
-
-
-def pareto_fronts(points: Sequence[Sequence[float]]) -> list[list[int]]:
-    """Indices of ``points`` (higher is better in every coordinate) in non-dominated fronts:
-    the first front holds the points no other point dominates, the next those dominated only
-    by the first, and so on (Deb's fast non-dominated sort, O(m n^2); one coordinate is a
-    sort, and each front is one value's ties)."""
-    n = len(points)
-    if n and len(points[0]) == 1:
-        fronts: list[list[int]] = []
-        for i in sorted(range(n), key=lambda i: -points[i][0]):
-            if fronts and points[fronts[-1][0]][0] == points[i][0]:
-                fronts[-1].append(i)
-            else:
-                fronts.append([i])
-        return fronts
-    beaten_by = [0] * n
-    beats: list[list[int]] = [[] for _ in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if _dominates(points[i], points[j]):
-                beats[i].append(j)
-                beaten_by[j] += 1
-            elif _dominates(points[j], points[i]):
-                beats[j].append(i)
-                beaten_by[i] += 1
-    fronts = []
-    current = [i for i in range(n) if beaten_by[i] == 0]
-    while current:
-        fronts.append(current)
-        following = []
-        for i in current:
-            for j in beats[i]:
-                beaten_by[j] -= 1
-                if beaten_by[j] == 0:
-                    following.append(j)
-        current = sorted(following)
-    return fronts
-
-
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    return all(x >= y for x, y in zip(a, b, strict=True)) and any(
-        x > y for x, y in zip(a, b, strict=True))
 
 
 def load_study(study: str, *, source: Source | None = None,

@@ -19,7 +19,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import json_format
 from vizier._src.service import key_value_pb2, study_pb2, vizier_service_pb2
 
-from vizier_keras import wire
+from vizier_keras import studyspec, wire
 from vizier_keras.errors import ValidationError
 from vizier_keras.resources import StudyName, TrialName
 from vizier_keras.server import names
@@ -147,7 +147,7 @@ def select_measurement(spec: Mapping[str, Any], trial: study_pb2.Trial
         return None
     if spec.get("measurementSelectionType") != "BEST_MEASUREMENT":
         return candidates[-1]
-    metric = spec["metrics"][0]
+    metric = studyspec.first_objective(spec)
     sign = 1.0 if metric["goal"] == "MAXIMIZE" else -1.0
 
     def score(m: study_pb2.Measurement) -> float:

@@ -54,6 +54,36 @@ ALGORITHMS: dict[str, str] = {
 }
 
 
+# Algorithms that learn from the metrics and honour safety metrics (safetyConfig): an unsafe
+# trial is shown to them as infeasible (Open Source Vizier's UnsafeAsInfeasibleDesigner), and
+# the safety metrics are no objectives to them. The metric-blind ones need nothing.
+_SAFETY_AWARE = ("ALGORITHM_UNSPECIFIED", "GAUSSIAN_PROCESS_BANDIT")
+_METRIC_BLIND = ("RANDOM_SEARCH", "GRID_SEARCH", "QUASI_RANDOM_SEARCH")
+
+
+def _has_safety(problem: vz.ProblemStatement) -> bool:
+    return any(m.type.is_safety for m in problem.metric_information)
+
+
+def _safe(factory: Callable[..., Any], problem: vz.ProblemStatement) -> Callable[..., Any]:
+    """``factory``, wrapped so that unsafe trials are infeasible to its designer, when the
+    study has safety metrics."""
+    if not _has_safety(problem):
+        return factory
+    from vizier._src.algorithms.designers.unsafe_as_infeasible_designer import (
+        UnsafeAsInfeasibleDesigner,
+    )
+
+    def inner(statement: vz.ProblemStatement, seed: int | None = None) -> Any:
+        # OSS's wrapper always passes seed=; not every factory takes one.
+        return factory(statement) if seed is None else factory(statement, seed=seed)
+
+    def make(statement: vz.ProblemStatement, **kwargs: Any) -> Any:
+        return UnsafeAsInfeasibleDesigner(statement, inner, seed=kwargs.get("seed"))
+
+    return make
+
+
 def _policy(problem: vz.ProblemStatement, algorithm: str,
             supporter: pythia.PolicySupporter,
             gp_settings: dict[str, Any] | None = None) -> pythia.Policy:
@@ -61,15 +91,16 @@ def _policy(problem: vz.ProblemStatement, algorithm: str,
         from vizier_keras.server import fastgp
 
         if gp_settings is None:
-            return dp.DesignerPolicy(supporter, fastgp.service_designer)
-        return dp.DesignerPolicy(
-            supporter, functools.partial(fastgp.gp_ucb_pe_designer_with, settings=gp_settings))
+            return dp.DesignerPolicy(supporter, _safe(fastgp.service_designer, problem))
+        return dp.DesignerPolicy(supporter, _safe(
+            functools.partial(fastgp.gp_ucb_pe_designer_with, settings=gp_settings), problem))
     if algorithm == "RANDOM_SEARCH":
         return _RandomPolicy(problem.search_space)
     if algorithm == "GAUSSIAN_PROCESS_BANDIT":
         from vizier._src.algorithms.designers import gp_bandit
 
-        return dp.DesignerPolicy(supporter, gp_bandit.VizierGPBandit.from_problem)
+        return dp.DesignerPolicy(supporter,
+                                 _safe(gp_bandit.VizierGPBandit.from_problem, problem))
     if algorithm == "QUASI_RANDOM_SEARCH":
         from vizier._src.algorithms.designers import quasi_random
 
@@ -98,18 +129,23 @@ def check_algorithm(problem: vz.ProblemStatement, algorithm: str) -> None:
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; this service runs "
                          f"{', '.join(ALGORITHMS)}")
-    multi = len(problem.metric_information) > 1
+    if _has_safety(problem) and algorithm not in (*_SAFETY_AWARE, *_METRIC_BLIND):
+        raise ValueError(f"{algorithm} does not honour safety metrics (safetyConfig); use "
+                         f"{', '.join(_SAFETY_AWARE)} (unsafe trials count as infeasible) or "
+                         f"the metric-blind {', '.join(_METRIC_BLIND)}")
+    objectives = [m for m in problem.metric_information if not m.type.is_safety]
+    multi = len(objectives) > 1
     if algorithm == "EAGLE_STRATEGY" and multi:
         raise ValueError("EAGLE_STRATEGY optimises one metric; use NSGA2 or the default "
                          "algorithm for several")
     if algorithm == "ALGORITHM_UNSPECIFIED":
         from vizier_keras.server import fastgp
 
-        fastgp.service_designer(problem)
+        _safe(fastgp.service_designer, problem)(problem)
     elif algorithm == "GAUSSIAN_PROCESS_BANDIT":
         from vizier._src.algorithms.designers import gp_bandit
 
-        gp_bandit.VizierGPBandit.from_problem(problem)
+        _safe(gp_bandit.VizierGPBandit.from_problem, problem)(problem)
     elif algorithm == "GRID_SEARCH":
         from vizier._src.algorithms.designers import grid
 

@@ -57,6 +57,7 @@ from vizier_keras.errors import (
     NotFoundError,
     ValidationError,
 )
+from vizier_keras.pareto import pareto_fronts
 from vizier_keras.resources import LocationName, OperationName, StudyName, TrialName
 from vizier_keras.server import messages, names, policies, stopping, study_state
 from vizier_keras.server.datastore import STORAGE_ERRORS, Servicer, SQLDataStore
@@ -187,6 +188,13 @@ class VizierService:
         studyspec.validate_study(study_in, "study", allow_extensions=True)
         # Stored as Vertex stores it: proto3 JSON with defaults left out, enums by name.
         spec = protojson.canonical("StudySpec", study_in["studySpec"], path="study.studySpec")
+        objectives = [m for m, _ in studyspec.iter_metric_specs(spec)]
+        rule = studyspec.stopping_rule(spec)
+        if rule is not None and len(objectives) > 1:
+            raise ValidationError(f"study.studySpec.{rule}", spec[rule],
+                                  "this service's stopping rules read one objective value, as "
+                                  f"Vertex AI documents them; the study has {len(objectives)} "
+                                  f"({', '.join(objectives)})")
         flat_spec = messages.flat_oss_spec(spec)
         try:
             problem = svz.StudyConfig.from_proto(flat_spec).to_problem()
@@ -554,12 +562,28 @@ class VizierService:
 
     @_storage_errors
     def list_optimal_trials(self, study_name: StudyName, body: Any) -> Json:
+        """The Pareto-optimal trials (for one objective, those at its best value, ties
+        included), by id. Candidates are SUCCEEDED trials whose final measurement holds every
+        objective metric and meets every safety threshold (safetyConfig) of the spec; safety
+        metrics are constraints, not objectives."""
         messages.fields("request", body, set())
-        self._load_study(study_name)
-        response = self._guard(lambda: self._servicer.ListOptimalTrials(
-            vizier_service_pb2.ListOptimalTrialsRequest(parent=names.oss_study(study_name))),
-            f"study {study_name.name}")
-        trials = sorted(response.optimal_trials, key=lambda t: int(t.id))
+        study = self._load_study(study_name)
+        spec = self._vertex_spec(study)
+        objectives = list(studyspec.iter_metric_specs(spec))
+        candidates: list[study_pb2.Trial] = []
+        points: list[list[float]] = []
+        for trial in self._ds.list_trials(names.oss_study(study_name)):
+            if trial.state != study_pb2.Trial.State.SUCCEEDED:
+                continue
+            values = {m.metric_id: m.value for m in trial.final_measurement.metrics}
+            if any(m not in values for m, _ in objectives) or not studyspec.is_safe(spec,
+                                                                                   values):
+                continue
+            candidates.append(trial)
+            points.append([values[m] if goal is wire.Goal.MAXIMIZE else -values[m]
+                           for m, goal in objectives])
+        front = pareto_fronts(points)[0] if points else []
+        trials = sorted((candidates[i] for i in front), key=lambda t: int(t.id))
         return {"optimalTrials": [messages.trial_json(t) for t in trials]} if trials else {}
 
     # ------------------------------------------------------------------ early stopping

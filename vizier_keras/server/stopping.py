@@ -1,11 +1,11 @@
 """Automated early stopping: the three rules of a Vertex AI StudySpec, each a pure function.
 
 Open Source Vizier answers every early-stopping check with a random policy that ignores the
-measurements. These rules read them. Each works on the study's first metric (the objective), in
-"higher is better" form (values of a MINIMIZE metric are negated), against the x axis of the
-measurements: ``stepCount``, or elapsed seconds when ``useElapsedDuration`` is set. Every rule is
-deterministic. A trial without measurements, or a study without enough completed trials, is
-never stopped.
+measurements. These rules read them. Each works on the study's first objective metric (the first
+without safetyConfig), in "higher is better" form (values of a MINIMIZE metric are negated),
+against the x axis of the measurements: ``stepCount``, or elapsed seconds when
+``useElapsedDuration`` is set. Every rule is deterministic. A trial without measurements, or a
+study without enough completed trials, is never stopped.
 
 Median rule (``medianAutomatedStoppingSpec``)
     Let ``x`` be the last x of the trial under check. For each SUCCEEDED trial with a measurement
@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vizier_keras import wire
+from vizier_keras import studyspec, wire
 
 __all__ = [
     "DECAY_STOP_PROBABILITY",
@@ -219,13 +219,12 @@ def decide(spec: Mapping[str, Any], trial: Mapping[str, Any],
         trial: The Trial under check (its measurements).
         completed: The study's SUCCEEDED trials.
     """
-    rule = next((k for k in ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec",
-                             "convexAutomatedStoppingSpec") if k in spec), None)
+    rule = studyspec.stopping_rule(spec)
     if rule is None:
         return _keep("the study has no automated stopping spec")
     options = spec[rule] or {}
     use_elapsed = bool(options.get("useElapsedDuration", False))
-    metric = spec["metrics"][0]
+    metric = studyspec.first_objective(spec)
     maximize = metric["goal"] == wire.Goal.MAXIMIZE.value
     metric_id = metric["metricId"]
     mine = curve_of(trial, metric_id, maximize, use_elapsed)

@@ -18,7 +18,7 @@ from typing import Any
 
 from vizier._src.service import study_pb2
 
-from vizier_keras import wire
+from vizier_keras import studyspec, wire
 
 __all__ = ["stopped_reason"]
 
@@ -53,7 +53,7 @@ def stopped_reason(spec: Mapping[str, Any], created: dt.datetime,
         return None
     no_progress = config.get("maxNumTrialsNoProgress")
     if no_progress:
-        metric = spec["metrics"][0]
+        metric = studyspec.first_objective(spec)
         sign = 1.0 if metric["goal"] == "MAXIMIZE" else -1.0
         values = [sign * v for t in sorted(done, key=lambda t: int(t.id))
                   if (v := {m.metric_id: m.value for m in t.final_measurement.metrics}
