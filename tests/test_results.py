@@ -185,6 +185,7 @@ def test_no_source_or_no_study_is_a_clear_error(tmp_path, local_server):
 # ---------------------------------------------------------------------------- the CLI
 
 
+@pytest.mark.slow  # subprocesses
 def test_cli_trials_export_and_best_agree_with_the_client(tmp_path, local_server, made, listed):
     db = str(local_server.database)
     name = made["study"]["displayName"]
@@ -215,6 +216,7 @@ def test_cli_trials_export_and_best_agree_with_the_client(tmp_path, local_server
     assert name in studies
 
 
+@pytest.mark.slow  # subprocesses
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, local_server, made):
     done = cli("trials", "no-such-study", "--database", str(local_server.database),
                check=False)
@@ -229,6 +231,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, local_server, made):
     assert done.returncode == 2 and "--database" in done.stderr
 
 
+@pytest.mark.slow  # subprocesses
 def test_cli_delete_through_the_server_and_in_a_file(tmp_path, local_server):
     with VizierClient(local_server.url, retry=FAST_RETRY, poll=FAST_POLL) as c:
         study = c.create_study(PARENT, unique("doomed"), {
@@ -263,6 +266,7 @@ def test_cli_delete_through_the_server_and_in_a_file(tmp_path, local_server):
 # ---------------------------------------------------------------------------- plots
 
 
+@pytest.mark.slow  # subprocesses
 @pytest.mark.parametrize("kind", ["history", "curves", "parallel", "importance"])
 def test_plots_are_images_with_content(tmp_path, local_server, made, kind):
     import matplotlib.image
@@ -298,6 +302,7 @@ def test_learning_curves_draw_one_line_per_measured_trial(local_server, made, li
             if "finalMeasurement" in t))
 
 
+@pytest.mark.slow  # subprocesses
 def test_results_and_cli_import_neither_keras_nor_jax():
     code = ("import sys, vizier_keras.results, vizier_keras.results.plots, vizier_keras.cli\n"
             "import vizier_keras.results.dashboard\n"

@@ -479,3 +479,61 @@ def test_keras_tuner_compatibility_names():
     from vizier_keras import CloudOracle
 
     assert issubclass(CloudOracle, kt.Oracle)
+
+
+def test_a_multi_objective_search_ranks_by_pareto_fronts(tmp_path, local_server, wire_shape,
+                                                         capsys):
+    tuner = make_tuner(tmp_path, local_server, max_trials=5,
+                       objective=[kt.Objective("val_loss", "min"),
+                                  kt.Objective("val_accuracy", "max")],
+                       session=shaped_session(wire_shape))
+    search(tuner)
+    trials = study_trials(local_server, tuner)
+    finals = {t["id"]: {x["metricId"]: x["value"] for x in t["finalMeasurement"]["metrics"]}
+              for t in trials if t["state"] == "SUCCEEDED"}
+    assert len(finals) == 5
+    for t in trials:  # each epoch reports every objective
+        assert all({"val_loss", "val_accuracy"} <= {x["metricId"] for x in m["metrics"]}
+                   for m in t["measurements"])
+
+    def dominated(m: dict[str, float]) -> bool:
+        return any(o["val_loss"] <= m["val_loss"] and o["val_accuracy"] >= m["val_accuracy"]
+                   and (o["val_loss"], o["val_accuracy"]) != (m["val_loss"], m["val_accuracy"])
+                   for o in finals.values())
+
+    front = {i for i, m in finals.items() if not dominated(m)}
+    best = tuner.oracle.get_best_trials(10)
+    assert {t.trial_id for t in best[:len(front)]} == front  # the front first
+    assert sorted(t.trial_id for t in best) == sorted(finals)  # then the next fronts
+    on_front = [t for t in best[:len(front)]]
+    assert [finals[t.trial_id]["val_loss"] for t in on_front] == sorted(
+        finals[t.trial_id]["val_loss"] for t in on_front)  # by the first objective
+    hp = tuner.get_best_hyperparameters(1)[0]
+    assert type(hp.values["units"]) is int and type(hp.values["lr"]) is float
+    tuner.results_summary(10)
+    out = capsys.readouterr().out
+    assert "objectives val_loss (min), val_accuracy (max)" in out
+    header = next(line for line in out.splitlines() if "rank" in line).split()
+    assert header[:5] == ["rank", "trial", "front", "val_loss", "val_accuracy"]
+    assert "multi_objective" not in out
+
+
+def test_constraints_and_early_stopping_of_several_objectives(tmp_path, local_server):
+    tuner = make_tuner(tmp_path, local_server, max_trials=4,
+                       constraints={"loss": ("<=", 0.9)})
+    search(tuner)
+    spec = tuner.oracle.study["studySpec"]
+    assert spec["metrics"][1] == {"metricId": "loss", "goal": "MINIMIZE",
+                                  "safetyConfig": {"safetyThreshold": 0.9}}
+    finals = {t["id"]: {x["metricId"]: x["value"] for x in t["finalMeasurement"]["metrics"]}
+              for t in study_trials(local_server, tuner) if t["state"] == "SUCCEEDED"}
+    assert all("loss" in m for m in finals.values())  # the constraint metric is reported
+    safe = {i for i, m in finals.items() if m["loss"] <= 0.9}
+    assert {t.trial_id for t in tuner.oracle.get_best_trials(10)} == safe
+    # Several objectives and early stopping: refused before a study is made.
+    both = make_tuner(tmp_path, local_server, objective=["val_loss", "val_accuracy"],
+                      early_stopping="median", study_id=unique("refused"))
+    with pytest.raises(errors.ValidationError, match=r"early_stopping.*2 objectives"):
+        search(both)
+    with VizierClient(local_server.url) as c, pytest.raises(errors.NotFoundError):
+        c.lookup_study(both.oracle.connection.parent, both.oracle.study_id)

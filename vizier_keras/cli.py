@@ -13,7 +13,7 @@ Commands::
     best STUDY [-n N] [--format table|json]
     export STUDY -o FILE.csv|FILE.json [--measurements]
     delete STUDY --yes
-    plot STUDY --kind history|curves|parallel|importance -o FILE.png|FILE.html
+    plot STUDY --kind history|curves|parallel|importance|pareto -o FILE.png|FILE.html
     dashboard [--study STUDY ...] [--host H] [--port P] [--refresh S]
     serve --database PATH [...]       run a Vizier server (needs the [local] extra)
 
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("plot", _plot, "plot a study to an image or an interactive page")
     sub.add_argument("study")
     sub.add_argument("--kind", required=True,
-                     choices=("history", "curves", "parallel", "importance"))
+                     choices=("history", "curves", "parallel", "importance", "pareto"))
     sub.add_argument("-o", "--output", required=True, help="FILE.png, .svg, .pdf or .html")
     sub = command("dashboard", _dashboard, "a live, read-only web dashboard of the studies")
     sub.add_argument("--study", action="append", default=[],

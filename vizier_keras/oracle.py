@@ -30,10 +30,11 @@ from typing import Any
 import keras_tuner as kt
 from keras_tuner.engine import trial as kt_trial
 
-from vizier_keras import convert, wire
+from vizier_keras import convert, studyspec, wire
 from vizier_keras.client import VizierClient
 from vizier_keras.connect import Connection, connect
 from vizier_keras.errors import NotFoundError, ValidationError
+from vizier_keras.pareto import pareto_fronts
 from vizier_keras.progress import SearchProgress
 from vizier_keras.studies import make_study_spec, open_study
 from vizier_keras.trials import next_trial
@@ -71,6 +72,8 @@ class CloudOracle(kt.Oracle):
         early_stopping: "median", "decay_curve", "convex", a stopping-spec dict, or None.
         measurement_selection: "LAST_MEASUREMENT" or "BEST_MEASUREMENT".
         prefetch: Ask for the next trial while the current one trains.
+        constraints: Metric id -> ``("<=", threshold)`` or ``(">=", threshold)``: Vertex AI's
+            safety metrics (see :func:`vizier_keras.studies.make_study_spec`).
         progress: Print a line per trial with the study's state (:mod:`vizier_keras.progress`);
             independent of ``search(verbose=...)``, which is Keras' switch.
         **kwargs: ``keras_tuner.Oracle`` arguments (``max_retries_per_trial``,
@@ -99,6 +102,7 @@ class CloudOracle(kt.Oracle):
         prefetch: bool = True,
         overwrite: bool = False,
         progress: bool = True,
+        constraints: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - set(_ORACLE_ARGS)
@@ -132,6 +136,7 @@ class CloudOracle(kt.Oracle):
         self.algorithm = algorithm
         self.early_stopping = early_stopping
         self.measurement_selection = measurement_selection
+        self.constraints = None if constraints is None else dict(constraints)
         self.prefetch = prefetch
         self.overwrite = overwrite
         self._connect_args = {"endpoint": endpoint, "client": client, "session": session,
@@ -180,7 +185,7 @@ class CloudOracle(kt.Oracle):
                 study_config=self.study_config, algorithm=self.algorithm,
                 early_stopping=self.early_stopping,
                 measurement_selection=self.measurement_selection,
-                allow_extensions=not self.client.is_vertex)
+                constraints=self.constraints, allow_extensions=not self.client.is_vertex)
             self.study = open_study(self.client, self.connection.parent,
                                     self._display_name(), spec, overwrite=self.overwrite)
             self.study_spec = dict(self.study.get("studySpec") or spec)
@@ -373,33 +378,76 @@ class CloudOracle(kt.Oracle):
         return self.study_id or getattr(self, "_project_name", None) or "vizier_keras"
 
     def get_best_trials(self, num_trials: int = 1) -> list[Any]:
+        """The best trials of the study (every worker's), as KerasTuner trials.
+
+        One objective: by its value (ties by trial id). Several: Vizier's Pareto front first
+        (``listOptimalTrials``), then the next fronts of the other trials; within a front by
+        the first objective, then trial id. Trials that break a constraint (a safety metric's
+        threshold) are never among the best. Not KerasTuner's sum of the objectives.
+        """
+        return [trial for trial, _, _ in self.ranked_best(num_trials)]
+
+    def ranked_best(self, num_trials: int = 1) -> list[tuple[Any, dict[str, float], int]]:
+        """:meth:`get_best_trials` with each trial's final metrics and Pareto front (0 is the
+        front; a single-objective study's trials are all on front 0)."""
         study = self.existing_study()
         if study is None:
-            return super().get_best_trials(num_trials)
-        messages = [t for t in self.client.list_trials(study)
-                    if wire.trial_state(t) is wire.TrialState.SUCCEEDED]
+            return [(t, {}, 0) for t in super().get_best_trials(num_trials)]
+        spec = self.study_spec or dict(study.get("studySpec") or {})
         scored = []
-        for message in messages:
+        for message in self.client.list_trials(study):
+            if wire.trial_state(message) is not wire.TrialState.SUCCEEDED:
+                continue
             metrics = wire.trial_final_metrics(message)
             score = self._score_of(metrics)
-            if score is not None:
+            if score is not None and studyspec.is_safe(spec, metrics):
                 scored.append((score, message, metrics))
-        scored.sort(key=lambda x: x[0], reverse=self.objective.direction == "max")
+        objectives = list(studyspec.iter_metric_specs(spec))
+        if len(objectives) <= 1:
+            scored.sort(key=lambda x: x[0], reverse=self.objective.direction == "max")
+            ranked = [(message, metrics, 0) for _, message, metrics in scored]
+        else:
+            ranked = self._by_fronts(study, objectives, [(m, x) for _, m, x in scored])
         best = []
-        for score, message, metrics in scored[:num_trials]:
-            trial_id = wire.trial_id(message)
-            trial = self.trials.get(trial_id)
-            if trial is None or trial.status != TrialStatus.COMPLETED:
-                trial = self._to_kt_trial(message)
-                trial.status = TrialStatus.COMPLETED
-                step = wire.measurement_step(message.get("finalMeasurement", {})) or 1
-                for name, value in metrics.items():
-                    trial.metrics.register(name, direction=_direction(self.objective, name))
-                    trial.metrics.update(name, value, step=step - 1)
-                trial.score, trial.best_step = score, step - 1
-                trial.message = "trained by another worker"
-            best.append(trial)
+        for message, metrics, front in ranked[:num_trials]:
+            best.append((self._best_trial(message, metrics), metrics, front))
         return best
+
+    def _by_fronts(self, study: Mapping[str, Any], objectives: list[tuple[str, wire.Goal]],
+                   candidates: list[tuple[dict[str, Any], dict[str, float]]]
+                   ) -> list[tuple[dict[str, Any], dict[str, float], int]]:
+        optimal = {wire.trial_id(t) for t in self.client.list_optimal_trials(study)}
+        signs = [1.0 if goal is wire.Goal.MAXIMIZE else -1.0 for _, goal in objectives]
+
+        def point(metrics: Mapping[str, float]) -> list[float]:
+            return [s * metrics[m] for (m, _), s in zip(objectives, signs, strict=True)]
+
+        def order(group: list[tuple[dict[str, Any], dict[str, float]]]
+                  ) -> list[tuple[dict[str, Any], dict[str, float]]]:
+            return sorted(group, key=lambda x: (-point(x[1])[0], int(wire.trial_id(x[0]))))
+
+        first = [c for c in candidates if wire.trial_id(c[0]) in optimal]
+        rest = [c for c in candidates if wire.trial_id(c[0]) not in optimal
+                and all(m in c[1] for m, _ in objectives)]
+        ranked = [(m, x, 0) for m, x in order(first)]
+        offset = 1 if first else 0
+        for number, front in enumerate(pareto_fronts([point(x) for _, x in rest])):
+            ranked += [(m, x, number + offset) for m, x in order([rest[i] for i in front])]
+        return ranked
+
+    def _best_trial(self, message: dict[str, Any], metrics: dict[str, float]) -> Any:
+        trial_id = wire.trial_id(message)
+        trial = self.trials.get(trial_id)
+        if trial is None or trial.status != TrialStatus.COMPLETED:
+            trial = self._to_kt_trial(message)
+            trial.status = TrialStatus.COMPLETED
+            step = wire.measurement_step(message.get("finalMeasurement", {})) or 1
+            for name, value in metrics.items():
+                trial.metrics.register(name, direction=_direction(self.objective, name))
+                trial.metrics.update(name, value, step=step - 1)
+            trial.score, trial.best_step = self._score_of(metrics), step - 1
+            trial.message = "trained by another worker"
+        return trial
 
     def _score_of(self, metrics: Mapping[str, float]) -> float | None:
         try:

@@ -19,7 +19,8 @@ import sys
 import time
 from typing import Any, TextIO
 
-from vizier_keras import wire
+from vizier_keras import studyspec, wire
+from vizier_keras.pareto import pareto_fronts
 
 __all__ = ["SearchProgress"]
 
@@ -98,22 +99,36 @@ class SearchProgress:
         if trial.trial_id in oracle.stopped_early:
             status += ", stopped early by Vizier"
         line = f"trial {trial.trial_id} {status} in {took:.1f} s"
+        objectives = self._objectives()
         if trial.score is not None and status.startswith("COMPLETED"):
-            line += f": {oracle.objective.name}={_short(trial.score)}"
+            if len(objectives) <= 1:
+                line += f": {oracle.objective.name}={_short(trial.score)}"
+            else:  # each objective (from Vizier's record, below), never KerasTuner's sum
+                line += ":"
         elif trial.message:
             line += f": {trial.message.strip().splitlines()[-1][:200]}"
         try:
-            line = self._study_line(line)
+            line = self._study_line(line, trial.trial_id, objectives)
         except Exception:  # the progress line must never end a search
             pass
-        self._print(line)
+        self._print(line.rstrip(":"))
 
-    def _study_line(self, line: str) -> str:
+    def _objectives(self) -> list[tuple[str, wire.Goal]]:
+        return list(studyspec.iter_metric_specs(getattr(self.oracle, "study_spec", None) or {}))
+
+    def _study_line(self, line: str, trial_id: str,
+                    objectives: list[tuple[str, wire.Goal]]) -> str:
         oracle = self.oracle
         study = oracle.existing_study()
         if study is None:
             return line
         trials = oracle.client.list_trials(study)
+        if line.endswith(":"):
+            mine: dict[str, Any] = next(
+                (t for t in trials if wire.trial_id(t) == trial_id), {})
+            values = wire.trial_final_metrics(mine)
+            line += " " + ", ".join(f"{m}={_short(values[m])}" for m, _ in objectives
+                                    if m in values)
         states = [wire.trial_state(t) for t in trials]
         done = sum(s in (wire.TrialState.SUCCEEDED, wire.TrialState.INFEASIBLE) for s in states)
         # A worker's prefetched next trial (client id "<worker>#next") is queued, not running:
@@ -125,9 +140,16 @@ class SearchProgress:
         stopped = max(stopped, len(oracle.stopped_early))
         budget = f"/{oracle.max_trials}" if oracle.max_trials else ""
         line = f"[{done}{budget}] {line}"
-        best = _best(oracle.objective, trials)
-        if best is not None:
-            line += f" | best {_short(best[0])} (trial {best[1]})"
+        if len(objectives) > 1:
+            front = _front(objectives, trials, getattr(oracle, "study_spec", None) or {})
+            if front:
+                line += f" | Pareto front: trials {', '.join(front)}"
+        else:
+            spec = getattr(oracle, "study_spec", None) or {}
+            best = _best(oracle.objective, [t for t in trials if studyspec.is_safe(
+                spec, wire.trial_final_metrics(t))])
+            if best is not None:
+                line += f" | best {_short(best[0])} (trial {best[1]})"
         extra = [f"{running} running"] if running else []
         if stopped:
             extra.append(f"{stopped} stopped early")
@@ -141,6 +163,23 @@ class SearchProgress:
             if seconds > 0:
                 line += f" | ETA ~{_duration(seconds)}"
         return line
+
+
+def _front(objectives: list[tuple[str, wire.Goal]], trials: list[dict[str, Any]],
+           spec: dict[str, Any]) -> list[str]:
+    """The ids of the study's Pareto-optimal succeeded trials that meet the constraints
+    (several objectives)."""
+    ids, points = [], []
+    for trial in trials:
+        if wire.trial_state(trial) is not wire.TrialState.SUCCEEDED:
+            continue
+        values = wire.trial_final_metrics(trial)
+        if all(m in values for m, _ in objectives) and studyspec.is_safe(spec, values):
+            ids.append(wire.trial_id(trial))
+            points.append([values[m] if g is wire.Goal.MAXIMIZE else -values[m]
+                           for m, g in objectives])
+    fronts = pareto_fronts(points)
+    return sorted((ids[i] for i in fronts[0]), key=int) if fronts else []
 
 
 def _best(objective: Any, trials: list[dict[str, Any]]) -> tuple[float, str] | None:

@@ -9,6 +9,7 @@ safe), and refuses one whose spec differs from the requested one.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +43,7 @@ def make_study_spec(
     algorithm: str | None = None,
     early_stopping: str | Mapping[str, Any] | None = None,
     measurement_selection: str | None = None,
+    constraints: Mapping[str, Any] | None = None,
     allow_extensions: bool = True,
 ) -> dict[str, Any]:
     """A checked StudySpec from a raw ``study_config`` or from objective + search space.
@@ -56,6 +58,10 @@ def make_study_spec(
             ``{"convexAutomatedStoppingSpec": {"minMeasurementCount": "3"}}``, or None.
         measurement_selection: "LAST_MEASUREMENT" or "BEST_MEASUREMENT" (which measurement a
             trial completed without a final one is scored by).
+        constraints: Metric id -> ``("<=", threshold)`` or ``(">=", threshold)``: Vertex AI's
+            safety metrics (``MetricSpec.safetyConfig``). A trial whose final value breaks the
+            bound is unsafe: not among the best trials, and infeasible to the algorithm. The
+            metric must be logged each epoch (a callback can add it to ``logs``).
         allow_extensions: Allow algorithm names beyond Vertex AI's (for a self-hosted service).
 
     Raises:
@@ -90,8 +96,44 @@ def make_study_spec(
                                   "dict, or None")
     if measurement_selection is not None:
         spec["measurementSelectionType"] = measurement_selection
+    if constraints is not None:
+        spec["metrics"] = [*spec.get("metrics", []), *_safety_specs(constraints, spec)]
     studyspec.validate_study_spec(spec, allow_extensions=allow_extensions)
+    objectives = [m for m, _ in studyspec.iter_metric_specs(spec)]
+    rule = studyspec.stopping_rule(spec)
+    if rule is not None and len(objectives) > 1:
+        raise ValidationError("early_stopping", early_stopping or rule,
+                              f"cannot apply to a study of {len(objectives)} objectives "
+                              f"({', '.join(objectives)}): Vertex AI documents its stopping "
+                              "rules by one objective value; tune one objective, or leave "
+                              "early stopping off")
     return spec
+
+
+def _safety_specs(constraints: Mapping[str, Any], spec: Mapping[str, Any]
+                  ) -> list[dict[str, Any]]:
+    if not isinstance(constraints, Mapping):
+        raise ValidationError("constraints", constraints, 'must be a dict such as '
+                              '{"val_latency_ms": ("<=", 20)}')
+    objectives = {m.get("metricId") for m in spec.get("metrics", [])}
+    out = []
+    for metric_id, bound in constraints.items():
+        where = f"constraints[{metric_id!r}]"
+        wire.check_id(where, metric_id)
+        if metric_id in objectives:
+            raise ValidationError(where, bound, "names a metric that is already an objective")
+        if not (isinstance(bound, (tuple, list)) and len(bound) == 2
+                and bound[0] in ("<=", ">=")):
+            raise ValidationError(where, bound, 'must be ("<=", threshold) or (">=", '
+                                  'threshold)')
+        threshold = bound[1]
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
+                math.isfinite(threshold)):
+            raise ValidationError(where, bound, "its threshold must be a finite number")
+        out.append({"metricId": metric_id,
+                    "goal": "MINIMIZE" if bound[0] == "<=" else "MAXIMIZE",
+                    "safetyConfig": {"safetyThreshold": float(threshold)}})
+    return out
 
 
 def _canonical_parameter(spec: Mapping[str, Any]) -> Any:

@@ -38,6 +38,7 @@ import keras
 import keras_tuner as kt
 from keras_tuner.engine import trial as kt_trial
 
+from vizier_keras import studyspec, wire
 from vizier_keras.callbacks import VizierReportingCallback
 from vizier_keras.errors import ValidationError
 from vizier_keras.oracle import _ORACLE_ARGS, CloudOracle, _safe
@@ -114,7 +115,8 @@ class CloudTuner(kt.Tuner):
     ) -> None:
         ours = {k: kwargs.pop(k) for k in ("endpoint", "client", "session", "credentials",
                                            "token", "algorithm", "early_stopping",
-                                           "measurement_selection", "prefetch", "progress")
+                                           "measurement_selection", "prefetch", "progress",
+                                           "constraints")
                 if k in kwargs}
         oracle_args = {k: kwargs.pop(k) for k in _ORACLE_ARGS if k in kwargs}
         self.discover_space_builds = int(kwargs.pop("discover_space_builds", 6))
@@ -287,20 +289,36 @@ class CloudTuner(kt.Tuner):
         self.oracle.stop_prefetching()
 
     def results_summary(self, num_trials: int = 10) -> None:
-        """Print the best trials of the study (every worker's) as a table."""
-        best = self.oracle.get_best_trials(num_trials)
-        objective = self.oracle.objective
-        print(f"Results summary: study {self.oracle.study_id or self.project_name}, "
-              f"objective {objective.name} ({objective.direction})")
-        if not best:
+        """Print the best trials of the study (every worker's) as a table: each objective's
+        value (and each constraint metric's), and for several objectives the Pareto front each
+        trial is on (0: the front); never a sum of objectives."""
+        ranked = self.oracle.ranked_best(num_trials)
+        spec = self.oracle.study_spec or {}
+        objectives = [m for m, _ in studyspec.iter_metric_specs(spec)] or [
+            self.oracle.objective.name]
+        constraints = [m for m, _, _ in studyspec.safety_metrics(spec)]
+        if len(objectives) > 1:
+            what = "objectives " + ", ".join(
+                f"{m} ({g.value.lower()[:3]})" for m, g in studyspec.iter_metric_specs(spec))
+        else:
+            what = f"objective {objectives[0]} ({self.oracle.objective.direction})"
+        if constraints:
+            what += "; constraints " + ", ".join(
+                f"{m} {'<=' if g is wire.Goal.MINIMIZE else '>='} {t:g}"
+                for m, g, t in studyspec.safety_metrics(spec))
+        print(f"Results summary: study {self.oracle.study_id or self.project_name}, {what}")
+        if not ranked:
             print("  no completed trial yet")
             return
-        names = sorted({k for t in best for k in t.hyperparameters.values})
-        header = ["rank", "trial", objective.name, *names]
+        names = sorted({k for t, _, _ in ranked for k in t.hyperparameters.values})
+        front = ["front"] if len(objectives) > 1 else []
+        header = ["rank", "trial", *front, *objectives, *constraints, *names]
         rows = []
-        for rank, trial in enumerate(best, start=1):
-            score = "-" if trial.score is None else f"{trial.score:.5g}"
-            row = [str(rank), str(trial.trial_id), score]
+        for rank, (trial, metrics, on_front) in enumerate(ranked, start=1):
+            row = [str(rank), str(trial.trial_id), *([str(on_front)] if front else [])]
+            for metric in [*objectives, *constraints]:
+                value = metrics.get(metric, trial.score if metric == objectives[0] else None)
+                row.append("-" if value is None else f"{value:.5g}")
             for name in names:
                 value = trial.hyperparameters.values.get(name, "")
                 row.append(f"{value:.4g}" if isinstance(value, float) else str(value))

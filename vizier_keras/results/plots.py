@@ -7,7 +7,9 @@ curves are drawn here, because they must show what Optuna's do not: Vizier's tri
 numbers trials from 0) and which trials Vizier stopped early. History: each finished trial's
 objective by trial id (stopped ones in red) and the best so far as a step line. Curves: each
 measured trial is one line of its first objective by step, solid when it ran to the end, dashed
-red when Vizier stopped it early, dotted while it runs. Needs the ``[plots]`` extra.
+red when Vizier stopped it early, dotted while it runs. Pareto (two or more objectives): the
+finished trials that meet the constraints by the first two objectives, the front in red.
+Needs the ``[plots]`` extra.
 
 Example::
 
@@ -29,7 +31,7 @@ from vizier_keras.results.study import STOPPED_EARLY, StudyResults
 
 __all__ = ["KINDS", "figure", "save_plot"]
 
-KINDS = ("history", "curves", "parallel", "importance")
+KINDS = ("history", "curves", "parallel", "importance", "pareto")
 _IMAGE = (".png", ".svg", ".pdf")
 _STYLE = {  # state -> (label, color, line style)
     "SUCCEEDED": ("completed", "#1f77b4", "-"),
@@ -78,6 +80,8 @@ def figure(results: StudyResults, kind: str, *, interactive: bool = False) -> An
         return _curves_plotly(results) if interactive else _curves(results)
     if kind == "history":
         return _history_plotly(results) if interactive else _history(results)
+    if kind == "pareto":
+        return _pareto_plotly(results) if interactive else _pareto(results)
     finished = [r for r in results.records() if r["state"] in ("SUCCEEDED", STOPPED_EARLY)]
     if not finished:
         raise ValidationError("study", results.display_name,
@@ -160,6 +164,60 @@ def _history_plotly(results: StudyResults) -> Any:
                              line={"shape": "hv", "color": "black"}, name="best so far"))
     fig.update_layout(title=f"Optimization history: {results.display_name}",
                       xaxis_title="trial", yaxis_title=metric)
+    return fig
+
+
+def _pareto_points(results: StudyResults) -> tuple[list[Any], list[Any], str, str]:
+    """(every finished safe trial's row, the Pareto front's rows by the first objective, the
+    two objectives plotted)."""
+    if len(results.metrics) < 2:
+        raise ValidationError("study", results.display_name, "has one objective; a Pareto "
+                              "front needs two or more (the first two are plotted)")
+    (x, _), (y, _) = results.metrics[:2]
+    rows = results.best_trials(len(results.trials) or 1)
+    if not rows:
+        raise ValidationError("study", results.display_name,
+                              "has no finished trial yet: nothing to plot as pareto")
+    front = sorted((r for r in rows if r["front"] == 0), key=lambda r: r[x])
+    return rows, front, x, y
+
+
+def _pareto(results: StudyResults) -> Any:
+    _need("matplotlib")
+    from matplotlib.figure import Figure
+
+    rows, front, x, y = _pareto_points(results)
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    others = [r for r in rows if r["front"] != 0]
+    ax.scatter([r[x] for r in others], [r[y] for r in others], color="#7f7f7f",
+               label="dominated")
+    ax.plot([r[x] for r in front], [r[y] for r in front], "o-", color="#d62728",
+            label="Pareto front")
+    for r in front:
+        ax.annotate(str(r["trial"]), (r[x], r[y]), textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"Pareto front: {results.display_name}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def _pareto_plotly(results: StudyResults) -> Any:
+    go = _need("plotly.graph_objects")
+    rows, front, x, y = _pareto_points(results)
+    others = [r for r in rows if r["front"] != 0]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[r[x] for r in others], y=[r[y] for r in others],
+                             mode="markers", name="dominated", marker={"color": "#7f7f7f"},
+                             text=[f"trial {r['trial']}" for r in others]))
+    fig.add_trace(go.Scatter(x=[r[x] for r in front], y=[r[y] for r in front],
+                             mode="lines+markers", name="Pareto front",
+                             marker={"color": "#d62728"},
+                             text=[f"trial {r['trial']}" for r in front]))
+    fig.update_layout(title=f"Pareto front: {results.display_name}", xaxis_title=x,
+                      yaxis_title=y)
     return fig
 
 
