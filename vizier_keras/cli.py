@@ -140,7 +140,7 @@ def _serve(args: list[str]) -> int:
 
 def _source(options: argparse.Namespace) -> Any:
     from vizier_keras.results import open_source
-    from vizier_keras.server.embedded import read_token_file
+    from vizier_keras.server.access import read_token_file
 
     token = options.token or None
     if options.token_file:

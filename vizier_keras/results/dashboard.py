@@ -22,7 +22,6 @@ Example::
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import threading
 import urllib.parse
@@ -33,6 +32,7 @@ from vizier_keras.errors import MissingExtraError, StartupError
 from vizier_keras.results.mirror import Mirror
 from vizier_keras.results.sources import Source
 from vizier_keras.results.study import StudyResults
+from vizier_keras.server.access import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def serve_dashboard(dashboard: Dashboard, *, host: str = "127.0.0.1", port: int 
     Raises:
         StartupError: Beyond loopback without a token, or the address cannot be bound.
     """
-    if token is None and not insecure and not _loopback(host):
+    if token is None and not insecure and not is_loopback(host):
         raise StartupError(f"the dashboard on {host} would be open to anyone who reaches it; "
                            "give a token (--dashboard-token) or --insecure on a trusted network")
     try:
@@ -210,12 +210,3 @@ def serve_dashboard(dashboard: Dashboard, *, host: str = "127.0.0.1", port: int 
     finally:
         dashboard.stop()
         server.close()
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -109,6 +109,18 @@ def figure(results: StudyResults, kind: str, *, interactive: bool = False) -> An
     return plot if interactive else plot.figure
 
 
+def _finish(fig: Any, x: str, y: str, title: str, legend: bool = True) -> Any:
+    """Axis labels, title, a light grid and the legend of a figure's one plot."""
+    ax = fig.axes[0]
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend()
+    return fig
+
+
 def _history_points(results: StudyResults) -> tuple[list[Any], list[float]]:
     """The finished trials' rows with the objective, and the best so far after each."""
     metric, goal = results.metrics[0]
@@ -140,12 +152,7 @@ def _history(results: StudyResults) -> Any:
             ax.scatter([r["trial"] for r in chosen], [r[metric] for r in chosen], color=color,
                        label=label, zorder=3)
     ax.step([r["trial"] for r in rows], best, where="post", color="black", label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(metric)
-    ax.set_title(f"Optimization history: {results.display_name}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
+    return _finish(fig, "trial", metric, f"Optimization history: {results.display_name}")
 
 
 def _history_plotly(results: StudyResults) -> Any:
@@ -196,12 +203,7 @@ def _pareto(results: StudyResults) -> Any:
             label="Pareto front")
     for r in front:
         ax.annotate(str(r["trial"]), (r[x], r[y]), textcoords="offset points", xytext=(4, 4))
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(f"Pareto front: {results.display_name}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
+    return _finish(fig, x, y, f"Pareto front: {results.display_name}")
 
 
 def _pareto_plotly(results: StudyResults) -> Any:
@@ -250,13 +252,9 @@ def _curves(results: StudyResults) -> Any:
                 label=None if state in labelled else label)
         labelled.add(state)
     metric, goal = results.metrics[0]
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"{metric} ({'higher' if goal is wire.Goal.MAXIMIZE else 'lower'} is better)")
-    ax.set_title(f"Learning curves: {results.display_name}")
-    ax.grid(alpha=0.3)
-    if labelled:
-        ax.legend()
-    return fig
+    better = "higher" if goal is wire.Goal.MAXIMIZE else "lower"
+    return _finish(fig, "step", f"{metric} ({better} is better)",
+                   f"Learning curves: {results.display_name}", legend=bool(labelled))
 
 
 def _curves_plotly(results: StudyResults) -> Any:

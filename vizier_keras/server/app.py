@@ -17,7 +17,6 @@ import errno
 import fcntl
 import functools
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -42,7 +41,7 @@ from vizier_keras.errors import (
     ValidationError,
 )
 from vizier_keras.resources import LocationName, OperationName, StudyName, TrialName
-from vizier_keras.server.embedded import read_token_file
+from vizier_keras.server.access import is_loopback, read_token_file
 
 logger = logging.getLogger(__name__)
 
@@ -382,15 +381,6 @@ def enable_compilation_cache(directory: str) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @contextlib.contextmanager
 def _own(database: str) -> Iterator[None]:
     """Hold the database's owner lock: one server per SQLite file."""
@@ -460,7 +450,7 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
     except OSError as e:
         raise StartupError(f"the directory of {database} cannot be made ({e.strerror}); give "
                            "--database a path this user can write") from None
-    if not _is_loopback(host):
+    if not is_loopback(host):
         if not token and not insecure:
             raise StartupError(f"serving on {host} reaches beyond this machine: set a token "
                                "(VIZIER_KERAS_TOKEN or --token-file), or pass --insecure")

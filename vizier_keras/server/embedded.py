@@ -38,12 +38,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizier_keras.errors import MissingExtraError, StartupError, TransportError, ValidationError
+from vizier_keras.errors import MissingExtraError, TransportError, ValidationError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LocalServer", "find_local_server", "read_token_file", "require_local_extra",
-           "start_local_server"]
+__all__ = ["LocalServer", "find_local_server", "require_local_extra", "start_local_server"]
 
 
 @dataclass
@@ -133,22 +132,6 @@ def _find(database: str) -> LocalServer | None:
         return None
     return LocalServer(url, database, int(info.get("pid", 0)), owned=False,
                        log_file=database + ".server.log", token=token)
-
-
-def read_token_file(path: str) -> str:
-    """The bearer token in the file at ``path`` (``--token-file`` of serve and dashboard).
-
-    Raises:
-        StartupError: The file cannot be read or does not hold one token.
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            token = f.read().strip()
-    except OSError as e:
-        raise StartupError(f"the token file {path} cannot be read ({e.strerror})") from None
-    if not token or any(c.isspace() for c in token):
-        raise StartupError(f"the token file {path} must hold one token, without spaces")
-    return token
 
 
 def find_local_server(database: str | os.PathLike[str]) -> LocalServer | None:
