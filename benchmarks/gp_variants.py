@@ -5,14 +5,14 @@ Run:  python benchmarks/gp_variants.py --variants '{"ucb1.0": {"ucb_coefficient"
       python benchmarks/gp_variants.py --summarize     (the table again, from --out)
 
 The embedded service's default algorithm is Open Source Vizier's GP-UCB-PE
-(:mod:`vizier_keras.server.fastgp`). This script runs that designer directly, without the
-service, once with OSS's settings (``default``: ``fastgp.gp_ucb_pe_designer``; the service's
-default until 2026-11-29, when it took the variant ``seed5-ucb1.0``, ``fastgp.SERVICE_SETTINGS``)
+(:mod:`vizier_keras.server.gp`). This script runs that designer directly, without the
+service, once with OSS's settings (``default``: ``gp.gp_ucb_pe_designer``; the service's
+default until 2026-11-29, when it took the variant ``seed5-ucb1.0``, ``gp.SERVICE_SETTINGS``)
 and once per variant, on the tasks of ``benchmarks/tasks.py``, and reports median best-so-far
 values and, seed by seed, how often a variant did better or worse than ``default`` (with an
 exact sign test over all tasks): the evidence for or against changing a setting. A variant is
-a set of settings as ``fastgp.gp_ucb_pe_designer_with`` takes them, the form of
-``fastgp.SERVICE_SETTINGS``: ``UCBPEConfig`` fields (e.g. ``ucb_coefficient``) and designer
+a set of settings as ``gp.gp_ucb_pe_designer_with`` takes them, the form of
+``gp.SERVICE_SETTINGS``: ``UCBPEConfig`` fields (e.g. ``ucb_coefficient``) and designer
 arguments (``num_seed_trials``, ``use_trust_region``, ``ensemble_size``), both written as in
 OSS's ``gp_ucb_pe`` module without the leading underscore. One more key, ``gp_seed_offset``,
 changes only the designer's random key (task seed + offset): the same settings with other
@@ -72,10 +72,10 @@ def designer_for(problem: Any, variant: dict[str, Any], seed: int) -> Any:
     with other random draws for the GP, to see how much of a difference is the draws')."""
     import jax
 
-    from vizier_keras.server import fastgp
+    from vizier_keras.server import gp
 
     key = jax.random.PRNGKey(seed + int(variant.get("gp_seed_offset", 0)))
-    return fastgp.gp_ucb_pe_designer_with(problem, settings_of(variant), rng=key)
+    return gp.gp_ucb_pe_designer_with(problem, settings_of(variant), rng=key)
 
 
 def one_run(task_name: str, variant_name: str, variant: dict[str, Any], seed: int,

@@ -7,7 +7,7 @@ Run:  python benchmarks/oss_lockstep.py [--tasks rosenbrock-4d,rastrigin-4d] [--
           (run nothing: best at --at trials by seed, of runs in this script's, quality.py's or
           gp_variants.py's results; see :func:`compare_bests`)
 
-``fastgp.gp_ucb_pe_designer`` is meant to compute what Open Source Vizier's
+``gp.gp_ucb_pe_designer`` is meant to compute what Open Source Vizier's
 ``VizierGPUCBPEBandit`` computes, faster. The agreement tests check pieces of it (the ARD fit,
 the acquisition scores) and a suggestion on small random histories. This script checks whole
 runs: at every step of a run of OSS's designer on a test function, both designers are built
@@ -68,7 +68,7 @@ def one_run(task_name: str, seed: int, trials: int) -> dict[str, Any]:
     from vizier._src.algorithms.core import abstractions
     from vizier._src.algorithms.designers import gp_ucb_pe
 
-    from vizier_keras.server import fastgp
+    from vizier_keras.server import gp
 
     task = task_defs.by_name(task_name)
     problem = problem_of(task)
@@ -97,7 +97,7 @@ def one_run(task_name: str, seed: int, trials: int) -> dict[str, Any]:
     for step in range(trials):
         key = step_key(seed, step)
         oss = suggest(gp_ucb_pe.VizierGPUCBPEBandit, history, key)
-        ours = suggest(fastgp.gp_ucb_pe_designer, history, key)
+        ours = suggest(gp.gp_ucb_pe_designer, history, key)
         diff = float(np.max(np.abs((oss["x"] - ours["x"]) / span)))
         params = dict(zip(names, (float(v) for v in oss["x"]), strict=True))
         value = task.evaluate(params, seed)

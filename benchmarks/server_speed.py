@@ -14,10 +14,10 @@ Measured side by side in one run, each part in fresh processes:
 3. Memory of the server process: peak RSS with the GP at 50 trials, and RSS after every 100 of
    N suggestions (growth).
 4. Quality: plain OSS GP-UCB-PE against the configuration the server runs
-   (``fastgp.gp_ucb_pe_designer``), same seeds, on shifted test functions over the same space:
+   (``gp.gp_ucb_pe_designer``), same seeds, on shifted test functions over the same space:
    best value found after T trials. Plain OSS is slow, so this runs few seeds.
 5. Lockstep: the server's configuration against the same with OSS's own acquisition scores
-   (TFP's path instead of ``fastgp``'s equivalent scores), two designers fed the same history:
+   (TFP's path instead of the gp package's equivalent scores), two designers fed the same history:
    at every trial both suggest, the server's suggestion is evaluated and given to both. Counts
    the suggestions that agree (all parameters within 1e-6 of each other), over more seeds and
    two functions, with each side's time per suggestion.
@@ -198,7 +198,7 @@ def quality_runs(runs: list[tuple[str, int]], trials: int, which: str, queue: An
     from vizier._src.service import study_pb2
     from vizier.service import pyvizier as svz
 
-    from vizier_keras.server import fastgp
+    from vizier_keras.server import gp
 
     spec = json_format.ParseDict(vertex_spec("DEFAULT"), study_pb2.StudySpec())
     problem = svz.StudyConfig.from_proto(spec).to_problem()
@@ -208,7 +208,7 @@ def quality_runs(runs: list[tuple[str, int]], trials: int, which: str, queue: An
         if which == "plain":
             designer = gp_ucb_pe.VizierGPUCBPEBandit(problem, rng=rng)
         else:
-            designer = fastgp.gp_ucb_pe_designer(problem, rng=rng)
+            designer = gp.gp_ucb_pe_designer(problem, rng=rng)
         shift = 0.2 + 0.07 * seed
         best = math.inf
         curve, times = [], []
@@ -241,20 +241,20 @@ def lockstep_runs(runs: list[tuple[str, int]], trials: int, queue: Any) -> None:
     from vizier._src.service import study_pb2
     from vizier.service import pyvizier as svz
 
-    from vizier_keras.server import fastgp
+    from vizier_keras.server import gp
 
     spec = json_format.ParseDict(vertex_spec("DEFAULT"), study_pb2.StudySpec())
     problem = svz.StudyConfig.from_proto(spec).to_problem()
-    # OSS's optimizer factory with fastgp's stable sampler and projection (so that it is
+    # OSS's optimizer factory with the gp package's stable sampler and projection (so that it is
     # compiled once too), scoring through OSS's own score functions.
-    fast = fastgp.ACQUISITION_OPTIMIZER_FACTORY
+    fast = gp.ACQUISITION_OPTIMIZER_FACTORY
     oss_scores = vb.VectorizedOptimizerFactory(
         strategy_factory=fast.strategy_factory, max_evaluations=fast.max_evaluations,
         suggestion_batch_size=fast.suggestion_batch_size)
     out = []
     for kind, seed in runs:
-        ours = fastgp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(seed))
-        theirs = fastgp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(seed),
+        ours = gp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(seed))
+        theirs = gp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(seed),
                                            acquisition_optimizer_factory=oss_scores)
         shift = 0.2 + 0.07 * seed
         best = math.inf
@@ -301,9 +301,9 @@ def lockstep(kinds: list[str], seeds: list[int], trials: int) -> dict[str, Any]:
     runs = run(lockstep_runs, [(k, s) for k in kinds for s in seeds], trials)
     # The first suggestions are seeds (no GP): count the GP ones only; times leave out each
     # run's first GP suggestion too (tracing and compiling).
-    gp = [d for r in runs for d in r["distances"][r["seed_trials"]:]]
-    agree = sum(d <= 1e-6 for d in gp)
-    # Where they differ: is the one found with fastgp's scores as good an optimum of the
+    gp_distances = [d for r in runs for d in r["distances"][r["seed_trials"]:]]
+    agree = sum(d <= 1e-6 for d in gp_distances)
+    # Where they differ: is the one found with the gp package's scores as good an optimum of the
     # acquisition function as the one found with OSS's?
     pairs = [a for r in runs for a in r["acquisitions"][r["seed_trials"]:]
              if None not in a]
@@ -314,15 +314,17 @@ def lockstep(kinds: list[str], seeds: list[int], trials: int) -> dict[str, Any]:
         print(f"  {r['function']:7} seed {r['seed']}: best {r['curve'][-1]:.4f}; suggestions "
               f"agreeing {sum(d <= 1e-6 for d in r['distances'])}/{len(r['distances'])}, "
               f"largest difference {max(r['distances']):.2g}", flush=True)
-    summary = {"trials": trials, "runs": runs, "gp_suggestions": len(gp), "agreeing": agree,
-               "acquisition_at_least_as_high": as_good, "acquisition_pairs": len(pairs),
+    summary = {"trials": trials, "runs": runs, "gp_suggestions": len(gp_distances),
+               "agreeing": agree, "acquisition_at_least_as_high": as_good,
+               "acquisition_pairs": len(pairs),
                "ours_p50_s": statistics.median(ours_t) if ours_t else None,
                "oss_scores_p50_s": statistics.median(theirs_t) if theirs_t else None}
-    print(f"  GP suggestions agreeing: {agree} of {len(gp)}; acquisition value of fastgp's at "
-          f"least as high as OSS's in {as_good} of {len(pairs)}", flush=True)
+    print(f"  GP suggestions agreeing: {agree} of {len(gp_distances)}; acquisition value of "
+          f"the gp package's at least as high as OSS's in {as_good} of {len(pairs)}",
+          flush=True)
     print(f"  designer time per suggestion p50 "
           f"{summary['oss_scores_p50_s']:.2f} s (OSS scores) vs {summary['ours_p50_s']:.2f} s "
-          f"(fastgp scores), each run's first GP suggestion left out", flush=True)
+          f"(the gp package's scores), each run's first GP suggestion left out", flush=True)
     return summary
 
 
@@ -434,7 +436,7 @@ def main() -> None:
     report["quality_plain_vs_ours"] = compare(kinds[:1], seeds[:plain_seeds], plain_trials,
                                               "plain", "ours")
     save(report, args.out)
-    print(f"\n== Lockstep, OSS's acquisition scores against fastgp's, same history, "
+    print(f"\n== Lockstep, OSS's acquisition scores against the gp package's, same history, "
           f"{quality_trials} trials ==", flush=True)
     report["lockstep_scores"] = lockstep(kinds, seeds, quality_trials)
     save(report, args.out)

@@ -431,7 +431,7 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
         parent_pid: Stop when this process is gone (embedded mode).
         compilation_cache: JAX's persistent compilation cache directory ("" turns it off).
         gp_settings: Settings of the default algorithm in place of the shipped ones
-            (:data:`.fastgp.SERVICE_SETTINGS`; ``{}`` runs OSS's own), for every study: for
+            (:data:`.gp.SERVICE_SETTINGS`; ``{}`` runs OSS's own), for every study: for
             experiments. Checked before the server starts (ValueError).
         insecure: Serve beyond loopback without a token (anyone who reaches it can use it).
 
@@ -439,9 +439,9 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
         StartupError: The server cannot start as asked (one sentence: the problem, the fix).
     """
     if gp_settings is not None:
-        from vizier_keras.server import fastgp
+        from vizier_keras.server import gp
 
-        fastgp.check_settings(gp_settings)  # before anything is touched
+        gp.check_settings(gp_settings)  # before anything is touched
     database = os.path.abspath(database)
     if os.path.isdir(database):
         raise StartupError(f"{database} is a directory; give --database a file")
@@ -563,9 +563,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.gp_settings:
         try:
             gp_settings = json.loads(args.gp_settings)
-            from vizier_keras.server import fastgp
+            from vizier_keras.server import gp
 
-            fastgp.check_settings(gp_settings)
+            gp.check_settings(gp_settings)
         except ValueError as e:  # json.JSONDecodeError is one
             parser.error(f"--gp-settings {args.gp_settings!r}: {e}")
     # Our own messages at the level asked for; OSS Vizier and JAX (which log every suggestion

@@ -7,7 +7,7 @@ out).
 ==========================  =====================================================================
 ALGORITHM_UNSPECIFIED       GP-UCB-PE, OSS's default, configured for speed, five seed trials,
                             UCB coefficient 1.0, every second suggestion near the best trial
-                            (:func:`.fastgp.service_designer`)
+                            (:func:`.gp.service_designer`)
 GRID_SEARCH                 grid search (continuous parameters are discretised by OSS)
 RANDOM_SEARCH               uniform random search
 GAUSSIAN_PROCESS_BANDIT     GP bandit with UCB (OSS ``VizierGPBandit``)
@@ -88,12 +88,12 @@ def _policy(problem: vz.ProblemStatement, algorithm: str,
             supporter: pythia.PolicySupporter,
             gp_settings: dict[str, Any] | None = None) -> pythia.Policy:
     if algorithm in ("ALGORITHM_UNSPECIFIED", "DEFAULT", ""):
-        from vizier_keras.server import fastgp
+        from vizier_keras.server import gp
 
         if gp_settings is None:
-            return dp.DesignerPolicy(supporter, _safe(fastgp.service_designer, problem))
+            return dp.DesignerPolicy(supporter, _safe(gp.service_designer, problem))
         return dp.DesignerPolicy(supporter, _safe(
-            functools.partial(fastgp.gp_ucb_pe_designer_with, settings=gp_settings), problem))
+            functools.partial(gp.gp_ucb_pe_designer_with, settings=gp_settings), problem))
     if algorithm == "RANDOM_SEARCH":
         return _RandomPolicy(problem.search_space)
     if algorithm == "GAUSSIAN_PROCESS_BANDIT":
@@ -139,9 +139,9 @@ def check_algorithm(problem: vz.ProblemStatement, algorithm: str) -> None:
         raise ValueError("EAGLE_STRATEGY optimises one metric; use NSGA2 or the default "
                          "algorithm for several")
     if algorithm == "ALGORITHM_UNSPECIFIED":
-        from vizier_keras.server import fastgp
+        from vizier_keras.server import gp
 
-        _safe(fastgp.service_designer, problem)(problem)
+        _safe(gp.service_designer, problem)(problem)
     elif algorithm == "GAUSSIAN_PROCESS_BANDIT":
         from vizier._src.algorithms.designers import gp_bandit
 
@@ -250,8 +250,8 @@ def make_policy(problem: vz.ProblemStatement, algorithm: str,
                 supporter: pythia.PolicySupporter, *,
                 gp_settings: dict[str, Any] | None = None) -> pythia.Policy:
     """The policy that runs ``algorithm`` on ``problem``. ``gp_settings`` replaces the default
-    algorithm's settings (:data:`.fastgp.SERVICE_SETTINGS`; ``{}`` is OSS's own) for every
-    study, in the form :func:`.fastgp.gp_ucb_pe_designer_with` takes."""
+    algorithm's settings (:data:`.gp.SERVICE_SETTINGS`; ``{}`` is OSS's own) for every
+    study, in the form :func:`.gp.gp_ucb_pe_designer_with` takes."""
     space = FlatSpace(vertex_spec_of(problem))
     if not space.is_conditional:
         return _policy(problem, algorithm, supporter, gp_settings)

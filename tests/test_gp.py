@@ -17,7 +17,7 @@ _SETUP = """
     jax.config.update("jax_enable_x64", True)
     from vizier import pyvizier as vz
     from vizier._src.algorithms.core import abstractions
-    from vizier_keras.server import fastgp
+    from vizier_keras.server import gp
 
     problem = vz.ProblemStatement()
     root = problem.search_space.root
@@ -45,7 +45,7 @@ _SETUP = """
 
     def fitted_model(settings, completed_trials):
         # The designer's ARD fit on completed_trials: the model and the data it was fitted to.
-        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
+        designer = gp.gp_ucb_pe_designer_with(problem, settings)
         designer.update(abstractions.CompletedTrials(completed_trials),
                         abstractions.ActiveTrials())
         data = designer._trials_to_data(designer._all_completed_trials)
@@ -60,7 +60,7 @@ _SETUP = """
         counts = []
         for _ in range(2):
             # The server builds a new designer for every suggestion, as OSS's policies do.
-            designer = fastgp.gp_ucb_pe_designer_with(problem, settings,
+            designer = gp.gp_ucb_pe_designer_with(problem, settings,
                                                       rng=jax.random.PRNGKey(0))
             designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
             traces.clear()
@@ -72,7 +72,7 @@ _SETUP = """
         # Each value of the setting gets a ValueError naming the setting and the value.
         for bad in values:
             try:
-                fastgp.gp_ucb_pe_designer_with(problem, {setting: bad})
+                gp.gp_ucb_pe_designer_with(problem, {setting: bad})
             except ValueError as e:
                 assert setting in str(e) and repr(bad) in str(e), e
             else:
@@ -86,7 +86,7 @@ def test_flat_lbfgsb_fits_the_same_gp_as_oss():
     from vizier._src.algorithms.designers import gp_ucb_pe
 
     def fitted(**kwargs):
-        designer = gp_ucb_pe.VizierGPUCBPEBandit(problem, padding_schedule=fastgp.TRIAL_PADDING,
+        designer = gp_ucb_pe.VizierGPUCBPEBandit(problem, padding_schedule=gp.TRIAL_PADDING,
                                                  **kwargs)
         designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
         data = designer._trials_to_data(designer._all_completed_trials)
@@ -94,7 +94,7 @@ def test_flat_lbfgsb_fits_the_same_gp_as_oss():
             data, jax.random.PRNGKey(7)).params)
 
     oss = fitted()
-    ours = fitted(ard_optimizer=fastgp.FlatScipyLbfgsB(fastgp._default_ard_options()))
+    ours = fitted(ard_optimizer=gp.FlatScipyLbfgsB(gp.default_ard_options()))
     assert oss.keys() == ours.keys()
     for key in oss:
         np.testing.assert_allclose(np.asarray(ours[key]), np.asarray(oss[key]), rtol=2e-3,
@@ -124,19 +124,19 @@ def test_host_side_padding_changes_no_suggestion():
     for shape, target, fill in (((3, 2), (30, 2), np.nan), ((0, 4), (30, 4), np.nan),
                                 ((30, 1), (30, 1), -1), ((31, 3), (40, 3), np.nan)):
         array = np.arange(np.prod(shape), dtype=float if fill != -1 else int).reshape(shape)
-        ours = fastgp.host_padded(array, target, fill)
+        ours = gp.host_padded(array, target, fill)
         theirs = jax_types.PaddedArray.from_array(array, target, fill_value=fill)
         np.testing.assert_array_equal(np.asarray(ours.padded_array),
                                       np.asarray(theirs.padded_array))
         np.testing.assert_array_equal(np.asarray(ours._mask), np.asarray(theirs._mask))
         assert list(np.asarray(ours._original_shape)) == list(np.asarray(theirs._original_shape))
         assert ours._nopadding_done == theirs._nopadding_done
-        np.testing.assert_array_equal(fastgp.host_unpad(ours), np.asarray(theirs.unpad()))
+        np.testing.assert_array_equal(gp.host_unpad(ours), np.asarray(theirs.unpad()))
 
     def suggestions():
         out = []
         for count, pending in ((1, 0), (5, 0), (3, 4)):
-            designer = fastgp.service_designer(problem, rng=jax.random.PRNGKey(7))
+            designer = gp.service_designer(problem, rng=jax.random.PRNGKey(7))
             active = [vz.Trial(parameters=t.parameters, id=100 + i)
                       for i, t in enumerate(trials[:pending])]
             designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials(active))
@@ -145,11 +145,11 @@ def test_host_side_padding_changes_no_suggestion():
         return out
 
     ours = suggestions()
-    fastgp.LocallyRefiningBandit._get_predictive_all_features = (
+    gp.LocallyRefiningBandit._get_predictive_all_features = (
         gp_ucb_pe.VizierGPUCBPEBandit._get_predictive_all_features)
-    fastgp._TrialPadding._pad_trailing_dims = lambda self, array, types: (
+    gp.TrialPadding._pad_trailing_dims = lambda self, array, types: (
         jax_types.PaddedArray.from_array(
-            np.asarray(array), (fastgp.padded_trials(np.shape(array)[0]),
+            np.asarray(array), (gp.padded_trials(np.shape(array)[0]),
                                 *np.shape(array)[1:]),
             fill_value=-1 if np.issubdtype(np.asarray(array).dtype, np.integer) else np.nan))
     assert suggestions() == ours
@@ -160,7 +160,7 @@ def test_host_side_padding_changes_no_suggestion():
 def test_a_suggestion_with_no_completed_trial_and_one_pending():
     # What a tuner that fetches ahead asks while its first trial trains.
     assert "ok" in run_python(_SETUP + """
-    designer = fastgp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(1))
+    designer = gp.gp_ucb_pe_designer(problem, rng=jax.random.PRNGKey(1))
     pending = trials[0]
     active = vz.Trial(parameters=pending.parameters, id=1)
     designer.update(abstractions.CompletedTrials([]), abstractions.ActiveTrials([active]))
@@ -171,7 +171,7 @@ def test_a_suggestion_with_no_completed_trial_and_one_pending():
 
 
 def test_fast_scores_equal_oss_scores():
-    # The acquisition optimizer evaluates GP-UCB-PE's scores through fastgp's equivalents;
+    # The acquisition optimizer evaluates GP-UCB-PE's scores through the gp package's equivalents;
     # they must give OSS's values, for UCB and PE, with pending trials, with padded rows, for
     # an ensemble of GP hyperparameters, and for a GP with warped inputs.
     assert "ok" in run_python(_SETUP + """
@@ -195,7 +195,7 @@ def test_fast_scores_equal_oss_scores():
     for settings in ({"ensemble_size": 1}, {"ensemble_size": 3},
                      {"ensemble_size": 1, "input_warping": True},
                      {"ensemble_size": 3, "input_warping": True}):
-        designer = fastgp.gp_ucb_pe_designer_with(problem, settings, rng=jax.random.PRNGKey(3))
+        designer = gp.gp_ucb_pe_designer_with(problem, settings, rng=jax.random.PRNGKey(3))
         designer.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials(pending))
         made.clear()
         designer.suggest(1)
@@ -222,7 +222,7 @@ def test_fast_scores_equal_oss_scores():
         xs = designer._converter.to_features(candidates)  # padded rows included
         rows = len(candidates)
         for score_function in both:
-            fast = fastgp.fast_score_function(score_function.score)
+            fast = gp.fast_score_function(score_function.score)
             assert fast is not None, type(score_function)
             want = np.asarray(eqx.filter_jit(lambda f, x: f.score(x))(score_function, xs))
             got = np.asarray(eqx.filter_jit(lambda f, x: f(x))(fast, xs))
@@ -243,12 +243,12 @@ def test_the_service_default_changes_its_settings_for_one_metric_only():
     import copy
     from vizier_keras.server import policies
 
-    designer = fastgp.service_designer(problem, rng=jax.random.PRNGKey(2))
+    designer = gp.service_designer(problem, rng=jax.random.PRNGKey(2))
     assert designer._num_seed_trials == 5
     assert abs(float(designer._config.ucb_coefficient) - 1.0) < 1e-9
     assert [n for n in range(10) if designer.is_local(n)] == [6, 8]
     assert designer._local_radius == 0.1
-    oss = fastgp.gp_ucb_pe_designer(problem)
+    oss = gp.gp_ucb_pe_designer(problem)
     assert oss._num_seed_trials == 1 and abs(float(oss._config.ucb_coefficient) - 1.8) < 1e-9
     assert not any(oss.is_local(n) for n in range(50))
 
@@ -266,13 +266,13 @@ def test_the_service_default_changes_its_settings_for_one_metric_only():
     multi = copy.deepcopy(problem)
     multi.metric_information.append(
         vz.MetricInformation("other", goal=vz.ObjectiveMetricGoal.MAXIMIZE))
-    two = fastgp.service_designer(multi)
+    two = gp.service_designer(multi)
     assert two._num_seed_trials == 1 and abs(float(two._config.ucb_coefficient) - 1.8) < 1e-9
     assert two._local_every == 0
 
     # The service builds its default policy from it.
     policy = policies._policy(problem, "ALGORITHM_UNSPECIFIED", None)
-    assert policy._designer_factory is fastgp.service_designer
+    assert policy._designer_factory is gp.service_designer
     print("ok")
     """)
 
@@ -285,7 +285,7 @@ def test_gp_settings_replace_the_service_default_and_are_checked():
 
     for settings, seeds, ucb in (({}, 1, 1.8), ({"ucb_coefficient": 0.5, "num_seed_trials": 2},
                                                2, 0.5)):
-        assert fastgp.check_settings(settings) == settings
+        assert gp.check_settings(settings) == settings
         policy = policies._policy(problem, "ALGORITHM_UNSPECIFIED", None, settings)
         designer = policy._designer_factory(problem)
         assert designer._num_seed_trials == seeds, settings
@@ -296,7 +296,7 @@ def test_gp_settings_replace_the_service_default_and_are_checked():
                        ({"local_every": 2, "use_trust_region": False}, ["use_trust_region"]),
                        ([1], ["JSON object", "[1]"])):
         try:
-            fastgp.check_settings(bad)
+            gp.check_settings(bad)
         except ValueError as e:
             assert all(w in str(e) for w in words), e
         else:
@@ -312,7 +312,7 @@ def test_an_adaptive_box_grows_on_local_improvements_and_shrinks_on_misses():
     def designer_after(values, settings=None, active=()):
         settings = settings or {"num_seed_trials": 2, "local_every": 1, "local_radius": 0.1,
                                 "local_adaptive": True}
-        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
+        designer = gp.gp_ucb_pe_designer_with(problem, settings)
         done = []
         for i, value in enumerate(values):
             trial = vz.Trial(parameters=trials[i % len(trials)].parameters, id=i + 1)
@@ -359,7 +359,7 @@ def test_local_refinement_suggests_inside_a_box_around_the_best_trial():
     assert "ok" in run_python(_SETUP + """
     import numpy as np
 
-    designer = fastgp.gp_ucb_pe_designer_with(
+    designer = gp.gp_ucb_pe_designer_with(
         problem, {"local_every": 1, "local_radius": 0.05}, rng=jax.random.PRNGKey(4))
     # An infeasible trial and a NaN are never the incumbent, whatever their values.
     broken = vz.Trial(parameters={"a": 0.9, "b": 0.5, "c": 9, "d": "x"}, id=13)
@@ -380,16 +380,16 @@ def test_local_refinement_suggests_inside_a_box_around_the_best_trial():
         designer.update(abstractions.CompletedTrials([done]), abstractions.ActiveTrials())
 
     # Which suggestions are local depends only on the trial count.
-    every3 = fastgp.gp_ucb_pe_designer_with(problem, {"num_seed_trials": 5, "local_every": 3})
+    every3 = gp.gp_ucb_pe_designer_with(problem, {"num_seed_trials": 5, "local_every": 3})
     assert [n for n in range(15) if every3.is_local(n)] == [7, 10, 13]
-    off = fastgp.gp_ucb_pe_designer(problem)
+    off = gp.gp_ucb_pe_designer(problem)
     assert not any(off.is_local(n) for n in range(50))
 
     # For a metric to maximize, the incumbent is the largest value.
     import copy
     up = copy.deepcopy(problem)
     up.metric_information.item().goal = vz.ObjectiveMetricGoal.MAXIMIZE
-    high = fastgp.gp_ucb_pe_designer_with(up, {"local_every": 2})
+    high = gp.gp_ucb_pe_designer_with(up, {"local_every": 2})
     high.update(abstractions.CompletedTrials(trials), abstractions.ActiveTrials())
     assert high.incumbent().id == max(
         trials, key=lambda t: t.final_measurement.metrics["obj"].value).id
@@ -398,7 +398,7 @@ def test_local_refinement_suggests_inside_a_box_around_the_best_trial():
                       ({"local_radius": 0.7}, "local_radius"),
                       ({"local_every": 2, "use_trust_region": False}, "use_trust_region")):
         try:
-            fastgp.gp_ucb_pe_designer_with(problem, bad)
+            gp.gp_ucb_pe_designer_with(problem, bad)
         except ValueError as e:
             assert word in str(e), e
         else:
@@ -428,8 +428,8 @@ def test_a_length_scale_floor_bounds_the_fitted_continuous_length_scales():
     assert floored["continuous_length_scale_squared"].min() >= 0.3 - 1e-3, floored
     # Only a floor swaps OSS's model class for the floored one.
     for settings in ({}, {"min_length_scale": 0.3}):
-        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
-        assert (isinstance(designer._gp_model_class, fastgp.FlooredLengthScaleGP)
+        designer = gp.gp_ucb_pe_designer_with(problem, settings)
+        assert (isinstance(designer._gp_model_class, gp.FlooredLengthScaleGP)
                 == bool(settings))
 
     # A floored designer suggests, and a fresh one reuses the compiled programs (the model is
@@ -451,11 +451,11 @@ def test_input_warping_fits_a_warp_per_continuous_parameter():
     from vizier._src.jax import stochastic_process_model as sp
 
     x = np.linspace(0.0, 1.0, 11)
-    np.testing.assert_allclose(fastgp.kumaraswamy_warp(x, 1.0, 1.0), x, atol=1e-6)
-    warped = np.asarray(fastgp.kumaraswamy_warp(x, 2.0, 0.5))
+    np.testing.assert_allclose(gp.kumaraswamy_warp(x, 1.0, 1.0), x, atol=1e-6)
+    warped = np.asarray(gp.kumaraswamy_warp(x, 2.0, 0.5))
     assert warped[0] < 1e-6 and warped[-1] > 1 - 1e-3 and np.all(np.diff(warped) > 0)
-    np.testing.assert_allclose(fastgp.kumaraswamy_warp(np.array([-0.5, 1.5]), 2.0, 3.0),
-                               fastgp.kumaraswamy_warp(np.array([0.0, 1.0]), 2.0, 3.0))
+    np.testing.assert_allclose(gp.kumaraswamy_warp(np.array([-0.5, 1.5]), 2.0, 3.0),
+                               gp.kumaraswamy_warp(np.array([0.0, 1.0]), 2.0, 3.0))
 
     # Steep near a = 0 and flat beyond: the warp the fit finds stretches the low end of "a"
     # (maps [0, 0.1] onto much more than a tenth of [0, 1]).
@@ -470,7 +470,7 @@ def test_input_warping_fits_a_warp_per_continuous_parameter():
         assert warp[name].shape == (1, continuous), (name, warp[name].shape)
         assert np.all((warp[name] >= 0.2 - 1e-6) & (warp[name] <= 5.0 + 1e-6)), warp[name]
     # The converter puts "a" first among the continuous features.
-    low_end = float(fastgp.kumaraswamy_warp(0.1, warp["continuous_warp_concentration1"][0, 0],
+    low_end = float(gp.kumaraswamy_warp(0.1, warp["continuous_warp_concentration1"][0, 0],
                                             warp["continuous_warp_concentration0"][0, 0]))
     assert low_end > 0.25, (low_end, warp)
     # The warp's likelihood is at least that of no warp (which its fit started from).
@@ -485,26 +485,26 @@ def test_input_warping_fits_a_warp_per_continuous_parameter():
         continuous=data.features.continuous.padded_array,
         categorical=data.features.categorical.padded_array)
     kernel = oss_model.precompute_predictive(data).prior(data.features).kernel
-    identity = fastgp.KumaraswamyWarped(kernel, np.ones((1, continuous)),
+    identity = gp.KumaraswamyWarped(kernel, np.ones((1, continuous)),
                                         np.ones((1, continuous)))
     np.testing.assert_allclose(identity.matrix(z, z), kernel.matrix(z, z), atol=1e-5)
 
     # Only input_warping swaps in the warped model class, over a floor where one is set.
     for settings, kind in (({}, None), ({"input_warping": False}, None),
-                           ({"input_warping": True}, fastgp.InputWarpedGP)):
-        designer = fastgp.gp_ucb_pe_designer_with(problem, settings)
+                           ({"input_warping": True}, gp.InputWarpedGP)):
+        designer = gp.gp_ucb_pe_designer_with(problem, settings)
         assert (type(designer._gp_model_class) is kind) or (
-            kind is None and not isinstance(designer._gp_model_class, fastgp.InputWarpedGP))
-    both = fastgp.gp_ucb_pe_designer_with(problem, {"input_warping": True,
+            kind is None and not isinstance(designer._gp_model_class, gp.InputWarpedGP))
+    both = gp.gp_ucb_pe_designer_with(problem, {"input_warping": True,
                                                     "min_length_scale": 0.3})
-    assert both._gp_model_class.base == fastgp.FlooredLengthScaleGP(0.3)
+    assert both._gp_model_class.base == gp.FlooredLengthScaleGP(0.3)
 
     # A warped designer suggests, and a fresh one reuses the compiled programs.
     counts = traces_of_two_fresh_designers({"input_warping": True})
     assert counts[0] > 10 and counts[1] == 0, counts
 
     # A suggestion with only a pending trial (no completed one) works with the warp too.
-    designer = fastgp.gp_ucb_pe_designer_with(problem, {"input_warping": True})
+    designer = gp.gp_ucb_pe_designer_with(problem, {"input_warping": True})
     designer.update(abstractions.CompletedTrials([]), abstractions.ActiveTrials(
         [vz.Trial(parameters=trials[0].parameters, id=1)]))
     assert len(designer.suggest(1)) == 1
