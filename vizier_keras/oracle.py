@@ -41,14 +41,16 @@ from vizier_keras.trials import next_trial
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CloudOracle"]
+__all__ = ["ORACLE_ARGS", "CloudOracle", "safe_tag"]
 
 TrialStatus = kt_trial.TrialStatus
-_ORACLE_ARGS = ("allow_new_entries", "tune_new_entries", "seed", "max_retries_per_trial",
-                "max_consecutive_failed_trials")
+# KerasTuner's Oracle arguments that CloudTuner passes on to the oracle.
+ORACLE_ARGS = ("allow_new_entries", "tune_new_entries", "seed", "max_retries_per_trial",
+               "max_consecutive_failed_trials")
 
 
-def _safe(tag: str) -> str:
+def safe_tag(tag: str) -> str:
+    """A worker tag made safe for a file name."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
 
 
@@ -105,7 +107,7 @@ class CloudOracle(kt.Oracle):
         constraints: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        unknown = set(kwargs) - set(_ORACLE_ARGS)
+        unknown = set(kwargs) - set(ORACLE_ARGS)
         if unknown:
             raise ValidationError(sorted(unknown)[0], kwargs[sorted(unknown)[0]],
                                   "is not an argument of CloudOracle")
@@ -489,7 +491,7 @@ class CloudOracle(kt.Oracle):
 
     def _get_oracle_fname(self) -> str:
         # One file per worker: workers of a job may share the project directory.
-        return os.path.join(self._project_dir, f"oracle_{_safe(self.worker_tag)}.json")
+        return os.path.join(self._project_dir, f"oracle_{safe_tag(self.worker_tag)}.json")
 
     def stop_prefetching(self) -> None:
         """Wait for a suggestion being fetched ahead, and stop fetching ahead. A trial fetched

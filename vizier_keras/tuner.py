@@ -41,7 +41,7 @@ from keras_tuner.engine import trial as kt_trial
 from vizier_keras import studyspec, wire
 from vizier_keras.callbacks import VizierReportingCallback
 from vizier_keras.errors import ValidationError
-from vizier_keras.oracle import _ORACLE_ARGS, CloudOracle, _safe
+from vizier_keras.oracle import ORACLE_ARGS, CloudOracle, safe_tag
 from vizier_keras.trials import default_worker_id
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class CloudTuner(kt.Tuner):
                                            "measurement_selection", "prefetch", "progress",
                                            "constraints")
                 if k in kwargs}
-        oracle_args = {k: kwargs.pop(k) for k in _ORACLE_ARGS if k in kwargs}
+        oracle_args = {k: kwargs.pop(k) for k in ORACLE_ARGS if k in kwargs}
         self.discover_space_builds = int(kwargs.pop("discover_space_builds", 6))
         tuner_id = kwargs.pop("tuner_id", None) or os.environ.get(
             "KERASTUNER_TUNER_ID") or default_worker_id()
@@ -347,7 +347,7 @@ class CloudTuner(kt.Tuner):
 
     def _get_tuner_fname(self) -> str:
         # One file per worker: workers of a job may share the project directory.
-        return os.path.join(str(self.project_dir), f"tuner_{_safe(self.tuner_id)}.json")
+        return os.path.join(str(self.project_dir), f"tuner_{safe_tag(self.tuner_id)}.json")
 
 
 def _tuner_callback(tuner: CloudTuner, trial: Any) -> Any:
