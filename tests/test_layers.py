@@ -3,7 +3,6 @@ Keras (nor TensorFlow, nor KerasTuner), and the client never imports the Keras l
 
 from __future__ import annotations
 
-import ast
 import pathlib
 import subprocess
 import sys
@@ -56,41 +55,34 @@ def test_embedded_module_imports_neither_jax_nor_oss_vizier():
     assert out.stdout.strip() == "ok"
 
 
-def _imports(path: pathlib.Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
+def lint_imports(*config: str) -> subprocess.CompletedProcess[str]:
+    lint = pathlib.Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(lint), "--no-cache", *config], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
 
 
-def test_dependency_direction_is_visible_in_the_tree():
-    rules = {
-        # module or package -> what it must never import
-        "client": KERAS_WORLD | {"vizier_keras.convert", "vizier_keras.server"},
-        "errors.py": {"vizier_keras", *KERAS_WORLD, "requests"},
-        "resources.py": KERAS_WORLD | {"vizier_keras.client", "requests"},
-        "wire.py": KERAS_WORLD | {"vizier_keras.client", "requests"},
-        "studyspec.py": KERAS_WORLD | {"vizier_keras.client", "requests"},
-        "convert.py": {"vizier_keras.client", "requests", "vizier_keras.server"},
-        # The embedded service never imports Keras or the client (tests and the tuner's
-        # start-up join them), and embedded.py, imported next to TensorFlow, stays stdlib-only.
-        "server": {"keras", "keras_tuner", "tensorflow", "vizier_keras.client",
-                   "vizier_keras.convert", "requests"},
-        "server/embedded.py": KERAS_WORLD | {"vizier", "jax", "vizier_keras.server.service",
-                                             "vizier_keras.server.app", "requests"},
-    }
-    for target, forbidden in rules.items():
-        path = PACKAGE / target
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        assert files, target
-        for file in files:
-            for name in _imports(file):
-                for bad in forbidden:
-                    if bad == "vizier_keras" and target == "errors.py":
-                        assert not name.startswith("vizier_keras"), (file, name)
-                    elif name == bad or name.startswith(bad + "."):
-                        raise AssertionError(f"{file.relative_to(ROOT)} imports {name}")
+def test_the_layering_contracts_hold():
+    # The contracts are in pyproject.toml ([tool.importlinter]): who may import whom, imports
+    # inside functions included.
+    out = lint_imports()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 broken" in out.stdout and "6 kept" in out.stdout
+
+
+def test_a_broken_contract_is_seen(tmp_path):
+    # The check sees an import chain through the package: the tuner reaches Keras.
+    config = tmp_path / "contracts.toml"
+    config.write_text(textwrap.dedent("""
+        [tool.importlinter]
+        root_package = "vizier_keras"
+        include_external_packages = true
+
+        [[tool.importlinter.contracts]]
+        name = "the tuner without Keras (false)"
+        type = "forbidden"
+        source_modules = ["vizier_keras.tuner"]
+        forbidden_modules = ["keras"]
+    """))
+    out = lint_imports(str(config))
+    assert out.returncode != 0 and "BROKEN" in out.stdout, out.stdout
+    assert "vizier_keras.tuner" in out.stdout and "keras" in out.stdout
