@@ -21,7 +21,11 @@ from typing import Any, TypeVar
 
 from vizier_keras.errors import ProtocolError, ValidationError
 
+# A JSON object as this package reads and writes messages (proto3 JSON).
+Json = dict[str, Any]
+
 __all__ = [
+    "Json",
     "Algorithm",
     "Goal",
     "MeasurementSelectionType",

@@ -32,6 +32,7 @@ from vizier_keras.errors import (
 )
 from vizier_keras.resources import LocationName, OperationName, StudyName, TrialName, as_name
 from vizier_keras.studyspec import validate_study, validate_study_spec
+from vizier_keras.wire import Json
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
@@ -46,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 _OPERATION = "google.longrunning.Operation"
 
-Json = dict[str, Any]
 # A study: its name object, its name string, or the Study message the service returned.
 StudyRef = StudyName | str | Mapping[str, Any]
 

@@ -30,6 +30,7 @@ from vizier_keras.errors import (
     VizierError,
     error_from_http,
 )
+from vizier_keras.wire import Json
 
 __all__ = [
     "CLOUD_PLATFORM_SCOPE",
@@ -46,7 +47,6 @@ ENDPOINT_ENV = "VIZIER_ENDPOINT"
 _REGION_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _T = TypeVar("_T")
 
-Json = dict[str, Any]
 
 
 def vertex_endpoint(region: str) -> str:

@@ -13,10 +13,10 @@ from typing import Any
 
 from vizier_keras.errors import MissingExtraError, NotFoundError, ValidationError
 from vizier_keras.resources import LocationName, StudyName
+from vizier_keras.wire import Json
 
 __all__ = ["DatabaseSource", "ServiceSource", "Source", "open_source"]
 
-Json = dict[str, Any]
 
 
 class Source:

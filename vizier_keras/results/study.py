@@ -28,10 +28,10 @@ from vizier_keras import studyspec, wire
 from vizier_keras.errors import MissingExtraError
 from vizier_keras.pareto import pareto_fronts
 from vizier_keras.results.sources import Source, open_source
+from vizier_keras.wire import Json
 
 __all__ = ["STOPPED_EARLY", "StudyResults", "load_study", "pareto_fronts"]
 
-Json = dict[str, Any]
 
 STOPPED_EARLY = "STOPPED_EARLY"
 _FINISHED = ("SUCCEEDED", STOPPED_EARLY)

@@ -42,6 +42,7 @@ from vizier_keras.errors import (
 )
 from vizier_keras.resources import LocationName, OperationName, StudyName, TrialName
 from vizier_keras.server.access import is_loopback, read_token_file
+from vizier_keras.wire import Json
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ _LOC = rf"projects/{_SEG}/locations/{_SEG}"
 _STUDY = rf"{_LOC}/studies/{_SEG}"
 _TRIAL = rf"{_STUDY}/trials/{_SEG}"
 
-Json = dict[str, Any]
 Handler = Callable[..., Json]
 
 

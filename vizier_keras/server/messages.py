@@ -24,6 +24,7 @@ from vizier_keras.errors import ValidationError
 from vizier_keras.resources import StudyName, TrialName
 from vizier_keras.server import names
 from vizier_keras.server.conditional import FlatSpace
+from vizier_keras.wire import Json
 
 __all__ = [
     "METADATA_NS",
@@ -45,7 +46,6 @@ __all__ = [
     "trial_json",
 ]
 
-Json = dict[str, Any]
 
 MAX_METRICS = 1000  # in one measurement
 

@@ -62,12 +62,12 @@ from vizier_keras.resources import LocationName, OperationName, StudyName, Trial
 from vizier_keras.server import messages, names, policies, stopping, study_state
 from vizier_keras.server.datastore import STORAGE_ERRORS, Servicer, SQLDataStore
 from vizier_keras.server.suggest import INLINE_WAIT, Suggester
+from vizier_keras.wire import Json
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["VizierService"]
 
-Json = dict[str, Any]
 _T = TypeVar("_T")
 
 _MAX_PAGE = 1000

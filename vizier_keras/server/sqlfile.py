@@ -21,17 +21,16 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
-from typing import Any
 
 from vizier._src.service import study_pb2
 
 from vizier_keras.errors import NotFoundError, ValidationError
 from vizier_keras.resources import StudyName
 from vizier_keras.server import messages, names
+from vizier_keras.wire import Json
 
 __all__ = ["DatabaseFile"]
 
-Json = dict[str, Any]
 
 
 class DatabaseFile:
