@@ -18,7 +18,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from vizier_keras.client import VizierClient, endpoint_from_environment
 from vizier_keras.errors import ValidationError
@@ -26,7 +26,7 @@ from vizier_keras.resources import LocationName
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Connection", "connect", "LOCAL_PROJECT", "LOCAL_REGION"]
+__all__ = ["Connection", "ConnectionOptions", "connect", "LOCAL_PROJECT", "LOCAL_REGION"]
 
 LOCAL_PROJECT = "local"
 LOCAL_REGION = "local"
@@ -55,6 +55,43 @@ class Connection:
         if self.kind == "vertex":
             return f"Vertex AI Vizier in {self.parent.name}"
         return f"the Vizier service at {self.client.endpoint}"
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """How to reach Vizier besides the project and region: the keyword arguments that
+    ``CloudTuner``, ``CloudOracle`` and ``suggest_trial`` take, kept together and passed to
+    :func:`connect` as one object.
+
+    Attributes:
+        endpoint: A Vizier REST endpoint to use with any project and region.
+        client: A ready client (its endpoint wins over everything else).
+        session, credentials, token: For the client that :func:`connect` makes.
+    """
+
+    endpoint: str | None = None
+    client: VizierClient | None = None
+    session: Any = None
+    credentials: Any = None
+    token: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("endpoint", "client", "session", "credentials",
+                                         "token")
+
+    @classmethod
+    def pop_from(cls, kwargs: dict[str, Any]) -> ConnectionOptions:
+        """The options among ``kwargs``, removed from it."""
+        return cls(**{k: kwargs.pop(k) for k in cls.FIELDS if k in kwargs})
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.FIELDS}
+
+    def connect(self, project_id: str | None, region: str | None, *,
+                directory: str | os.PathLike[str] | None = None,
+                environ: Mapping[str, str] | None = None) -> Connection:
+        """:func:`connect` with these options."""
+        return connect(project_id, region, directory=directory, environ=environ,
+                       **self.as_kwargs())
 
 
 def connect(

@@ -32,7 +32,7 @@ from keras_tuner.engine import trial as kt_trial
 
 from vizier_keras import convert, studyspec, wire
 from vizier_keras.client import VizierClient
-from vizier_keras.connect import Connection, connect
+from vizier_keras.connect import Connection, ConnectionOptions
 from vizier_keras.errors import NotFoundError, ValidationError
 from vizier_keras.pareto import pareto_fronts
 from vizier_keras.progress import SearchProgress
@@ -141,8 +141,8 @@ class CloudOracle(kt.Oracle):
         self.constraints = None if constraints is None else dict(constraints)
         self.prefetch = prefetch
         self.overwrite = overwrite
-        self._connect_args = {"endpoint": endpoint, "client": client, "session": session,
-                              "credentials": credentials, "token": token}
+        self.connection_options = ConnectionOptions(endpoint, client, session, credentials,
+                                                    token)
         self._connection: Connection | None = None
         self.study: dict[str, Any] | None = None
         self.study_spec: dict[str, Any] | None = None
@@ -169,8 +169,8 @@ class CloudOracle(kt.Oracle):
     def connection(self) -> Connection:
         """The service, found on first use (no network before)."""
         if self._connection is None:
-            self._connection = connect(self.project_id, self.region,
-                                       directory=self._project_dir, **self._connect_args)
+            self._connection = self.connection_options.connect(
+                self.project_id, self.region, directory=self._project_dir)
             logger.info("tuning on %s", self._connection.describe())
         return self._connection
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from vizier_keras import convert, studyspec, wire
 from vizier_keras.client import VizierClient
-from vizier_keras.connect import Connection, connect
+from vizier_keras.connect import Connection, ConnectionOptions
 from vizier_keras.errors import ValidationError
 from vizier_keras.studies import make_study_spec, open_study
 
@@ -128,6 +128,9 @@ def suggest_trial(
     endpoint: str | None = None,
     client: VizierClient | None = None,
     connection: Connection | None = None,
+    session: Any = None,
+    credentials: Any = None,
+    token: str | None = None,
 ) -> VizierTrial | None:
     """A trial of the study ``study_id`` (created from objective + hyperparameters, or
     ``study_config``, when it does not exist), for a plain training script.
@@ -140,9 +143,10 @@ def suggest_trial(
         study_id: The study's display name.
         objective, hyperparameters, study_config, algorithm, early_stopping: See
             :func:`vizier_keras.studies.make_study_spec`.
-        project_id, region, endpoint, client, directory: Where the service is (see
-            :func:`vizier_keras.connect.connect`); without a project or endpoint, the embedded
-            service keeps its database in ``directory``.
+        project_id, region, endpoint, client, session, credentials, token, directory: Where
+            the service is and how to reach it (see :func:`vizier_keras.connect.connect`);
+            without a project or endpoint, the embedded service keeps its database in
+            ``directory``.
         worker_id: This worker's client id (default: ``<host>-<pid>``).
         connection: A ready :class:`~vizier_keras.connect.Connection` (wins over the above).
 
@@ -153,8 +157,8 @@ def suggest_trial(
             max_trials, int) or max_trials < 1):
         raise ValidationError("max_trials", max_trials, "must be a positive integer")
     if connection is None:
-        connection = connect(project_id, region, directory=directory, endpoint=endpoint,
-                             client=client)
+        reach = ConnectionOptions(endpoint, client, session, credentials, token)
+        connection = reach.connect(project_id, region, directory=directory)
     spec = make_study_spec(objective=objective, hyperparameters=hyperparameters,
                            study_config=study_config, algorithm=algorithm,
                            early_stopping=early_stopping,

@@ -40,6 +40,7 @@ from keras_tuner.engine import trial as kt_trial
 
 from vizier_keras import studyspec, wire
 from vizier_keras.callbacks import VizierReportingCallback
+from vizier_keras.connect import ConnectionOptions
 from vizier_keras.errors import ValidationError
 from vizier_keras.oracle import ORACLE_ARGS, CloudOracle, safe_tag
 from vizier_keras.trials import default_worker_id
@@ -113,8 +114,8 @@ class CloudTuner(kt.Tuner):
         study_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        ours = {k: kwargs.pop(k) for k in ("endpoint", "client", "session", "credentials",
-                                           "token", "algorithm", "early_stopping",
+        reach = ConnectionOptions.pop_from(kwargs)
+        ours = {k: kwargs.pop(k) for k in ("algorithm", "early_stopping",
                                            "measurement_selection", "prefetch", "progress",
                                            "constraints")
                 if k in kwargs}
@@ -126,7 +127,7 @@ class CloudTuner(kt.Tuner):
             raise ValidationError("tuner_id", tuner_id, "must be a non-empty string")
         oracle = CloudOracle(project_id, region, objective, hyperparameters, study_config,
                              max_trials, study_id, overwrite=bool(kwargs.get("overwrite")),
-                             **ours, **oracle_args)
+                             **reach.as_kwargs(), **ours, **oracle_args)
         oracle.worker_tag = tuner_id
         # Before BaseTuner.__init__, which looks for this worker's saved state.
         self.tuner_id = tuner_id

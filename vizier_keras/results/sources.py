@@ -149,14 +149,14 @@ def open_source(*, database: str | os.PathLike[str] | None = None, endpoint: str
             raise ValidationError("database", os.fspath(database),
                                   "give a database or an endpoint, not both")
         return DatabaseSource(database)
-    from vizier_keras.connect import connect
+    from vizier_keras.connect import ConnectionOptions
 
     if endpoint is None and client is None and project is None and not _has_endpoint(environ):
         raise ValidationError("source", None, "give a database file (--database), an endpoint "
                               "(--endpoint or VIZIER_ENDPOINT) or a Google Cloud project "
                               "(--project)")
-    connection = connect(project, region, endpoint=endpoint, client=client, token=token,
-                         environ=environ)
+    reach = ConnectionOptions(endpoint=endpoint, client=client, token=token)
+    connection = reach.connect(project, region, environ=environ)
     return ServiceSource(connection.client, connection.parent, owned=client is None)
 
 
