@@ -366,6 +366,7 @@ def test_gp_variants_sign_test_is_the_two_sided_binomial_tail():
     assert gp_variants.sign_test(2, 8) == gp_variants.sign_test(8, 2)
 
 
+@pytest.mark.slow  # a TensorFlow-free child process
 def test_a_gp_variant_sets_config_fields_and_designer_arguments():
     # OSS's GP designers refuse to load next to TensorFlow: in a TensorFlow-free child, as the
     # benchmark's workers and the server run them.
@@ -387,6 +388,7 @@ def test_a_gp_variant_sets_config_fields_and_designer_arguments():
     """)
 
 
+@pytest.mark.slow  # trains Keras
 def test_a_keras_tasks_loss_is_its_validation_crossentropy_plus_its_weight_penalty():
     task = tasks.KerasTask("wine", epochs=1)
     values = {"units": 16, "layers": 2, "learning_rate": 0.01, "dropout": 0.1, "l2": 1e-3}
@@ -494,6 +496,7 @@ def test_keras_objective_roughness_moves_within_the_radius_and_reads_the_changes
     assert keras_objective.middle_half_span([5.0, 1.0, 2.0, 3.0, 4.0, 0.0, 7.0, 6.0]) == 3.0
 
 
+@pytest.mark.slow  # trains Keras
 def test_keras_objective_retrains_each_runs_best_configuration_once_per_seed():
     import keras_objective
 

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 
 from vizier_keras.client import VizierClient
 
+pytestmark = pytest.mark.slow  # a real server process
+
 DISCOVERY = Discovery.load()
 METHODS = sorted(DISCOVERY.vizier_methods().values(), key=lambda m: m.id)
 FUZZ = "projects/fuzz/locations/l"

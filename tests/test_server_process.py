@@ -23,6 +23,8 @@ from processes import ServerProcess
 from vizier_keras import errors
 from vizier_keras.client import VizierClient
 
+pytestmark = pytest.mark.slow  # every test here starts server processes
+
 PARENT = "projects/p/locations/local"
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = {"metrics": [{"metricId": "loss", "goal": "MINIMIZE"}],
