@@ -86,9 +86,9 @@ def one_run(task_name: str, variant_name: str, variant: dict[str, Any], seed: in
     from vizier import pyvizier as vz
     from vizier._src.algorithms.core import abstractions
 
-    from vizier_keras.server import app
+    from vizier_keras.server import process
 
-    app.enable_compilation_cache(os.path.join(_common.ROOT, ".jax-cache"))
+    process.enable_compilation_cache(os.path.join(_common.ROOT, ".jax-cache"))
     task = task_defs.by_name(task_name)
     problem = problem_of(task)
     designer = designer_for(problem, variant, seed)

@@ -18,7 +18,7 @@ _PRELUDE = textwrap.dedent("""
     import os, sys
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     sys.path.insert(0, {tests!r})
-    from vizier_keras.server.app import keep_tensorflow_out
+    from vizier_keras.server.process import keep_tensorflow_out
     keep_tensorflow_out()
     import warnings
     warnings.simplefilter("error")

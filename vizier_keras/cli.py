@@ -131,9 +131,9 @@ def _serve(args: list[str]) -> int:
     except MissingExtraError as e:
         print(e, file=sys.stderr)
         return 2
-    from vizier_keras.server import app
+    from vizier_keras.server import process
 
-    return app.main(args)
+    return process.main(args)
 
 
 # ---------------------------------------------------------------------------- commands

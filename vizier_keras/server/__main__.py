@@ -1,7 +1,7 @@
-"""``python -m vizier_keras.server --database PATH``: serve a database (see ``app.main``)."""
+"""``python -m vizier_keras.server --database PATH``: serve a database (see ``process.main``)."""
 
 import sys
 
-from vizier_keras.server.app import main
+from vizier_keras.server.process import main
 
 sys.exit(main())

@@ -26,7 +26,7 @@ optimizers and budgets, with four changes that leave its arithmetic alone (up to
    triangular solves per batch. Same formulas, same values (tested to agree to 1e-8); the 75,000
    score evaluations of a suggestion are most of its time, and this cuts them about 3x.
 
-JAX's persistent compilation cache (``app.enable_compilation_cache``) keeps the compiled
+JAX's persistent compilation cache (``process.enable_compilation_cache``) keeps the compiled
 programs across server restarts.
 
 :func:`gp_ucb_pe_designer` keeps OSS's settings (what the agreement tests and the speed
