@@ -1,4 +1,5 @@
 """KerasTuner search spaces and objectives <-> Vertex AI StudySpec JSON, faithful both ways.
+One idea, the mapping below, both directions; long because every KerasTuner type has its case.
 
 The mapping (``kt`` is ``keras_tuner``):
 

@@ -1,4 +1,6 @@
-"""StudySpec JSON: validation, the tree of (conditional) parameters, and values typed by the spec.
+"""StudySpec JSON: validation, the tree of (conditional) parameters, values typed by the spec,
+and its metrics (objectives and safety constraints). One idea, the StudySpec as data; the
+validation is most of it and shares the tree's rules.
 
 No Keras here: the client checks a spec with :func:`validate_study_spec` before sending it, and
 the embedded server checks what it receives with the same function, so both sides name the same
@@ -69,8 +71,9 @@ _SPEC_FIELDS = {
     "medianAutomatedStoppingSpec", "decayCurveStoppingSpec", "convexAutomatedStoppingSpec",
     "studyStoppingConfig",
 }
-_STOPPING_SPECS = ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec",
-                   "convexAutomatedStoppingSpec")
+# The automated stopping rules a StudySpec may set (one at most), by field name.
+STOPPING_RULES = ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec",
+                  "convexAutomatedStoppingSpec")
 _PARAMETER_FIELDS = {"parameterId", "scaleType", "conditionalParameterSpecs", *_VALUE_SPEC_KEYS}
 _MAX_DISCRETE_VALUES = 1000
 MAX_PARAMETERS = 1000
@@ -400,7 +403,7 @@ def validate_study_spec(spec: Any, path: str = "studySpec", *,
             continue
         enum.parse(spec[key], f"{path}.{key}")
 
-    stopping = [key for key in _STOPPING_SPECS if key in spec]
+    stopping = [key for key in STOPPING_RULES if key in spec]
     if len(stopping) > 1:
         raise ValidationError(f"{path}.{stopping[1]}", spec[stopping[1]],
                               f"only one automated stopping spec may be set (also {stopping[0]})")
@@ -613,10 +616,6 @@ def iter_metric_specs(spec: Mapping[str, Any]) -> Iterator[tuple[str, wire.Goal]
     for metric in spec.get("metrics", ()) or ():
         if "safetyConfig" not in metric:
             yield str(metric["metricId"]), wire.Goal(metric["goal"])
-
-
-STOPPING_RULES = ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec",
-                  "convexAutomatedStoppingSpec")
 
 
 def stopping_rule(spec: Mapping[str, Any]) -> str | None:

@@ -1,6 +1,6 @@
 """VizierClient: every method of the Vertex AI Vizier v1 REST API, on ``requests``.
 
-The verbs live here; the HTTP side (session, retries, paging) is :mod:`._transport`.
+One idea, the API's verbs; the HTTP side (session, retries, paging) is :mod:`._transport`.
 """
 
 from __future__ import annotations

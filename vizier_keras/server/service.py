@@ -1,4 +1,5 @@
-"""Vertex AI Vizier v1 semantics over Open Source Vizier.
+"""Vertex AI Vizier v1 semantics over Open Source Vizier: one idea, the service's verbs
+(storage, names, messages, suggestions and stop state live in their own modules).
 
 :class:`VizierService` takes and returns Vertex JSON messages and raises
 :mod:`vizier_keras.errors` (the HTTP layer turns them into ``{"error": ...}`` bodies). Open Source
