@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 if ROOT not in sys.path:
@@ -71,12 +73,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def percentile(xs: Sequence[float], q: float) -> float:
-    if not xs:
+    """The ``q``-th percentile (0-100) with linear interpolation (numpy's); NaN when empty."""
+    if not len(xs):
         return float("nan")
-    ordered = sorted(xs)
-    k = (len(ordered) - 1) * q / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+    return float(np.percentile(np.asarray(xs, dtype=float), q))
 
 
 def median(xs: Sequence[float]) -> float:

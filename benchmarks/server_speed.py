@@ -49,6 +49,9 @@ from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import _common  # noqa: E402  (benchmarks/, on the path above)
 
 PARENT = "projects/bench/locations/local"
 METRIC = "objective"
@@ -90,13 +93,6 @@ def seed_trials(n: int, seed: int = 0) -> list[dict[str, Any]]:
                   "c": rng.randint(1, 10), "d": rng.choice(["x", "y", "z"])}
         out.append({"values": values, "objective": objective(values)})
     return out
-
-
-def percentile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    k = (len(xs) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def rss_mb(pid: int) -> dict[str, float]:
@@ -521,15 +517,15 @@ def main() -> None:
     }
     random_ms = [t * 1000 for t in ours["RANDOM_SEARCH"]]
     report["random"] = {"http_ms": random_ms, "p50_ms": statistics.median(random_ms),
-                        "p90_ms": percentile(random_ms, 0.9)}
+                        "p90_ms": _common.percentile(random_ms, 90)}
     report["memory"] = memory_report(ours, memory_calls)
     save(report, args.out)  # each part as soon as it is measured
     g = report["gp"]
     print(f"{'':34}{'first call':>12}{'p50 after':>12}{'p90 after':>12}")
     print(f"{'plain OSS Vizier (in process)':34}{g['plain_first_s']:11.2f}s"
-          f"{g['plain_p50_s']:11.2f}s{percentile(plain_warm, 0.9):11.2f}s")
+          f"{g['plain_p50_s']:11.2f}s{_common.percentile(plain_warm, 90):11.2f}s")
     print(f"{'vizier-keras server (HTTP)':34}{g['ours_first_s']:11.2f}s"
-          f"{g['ours_p50_s']:11.2f}s{percentile(ours_warm, 0.9):11.2f}s")
+          f"{g['ours_p50_s']:11.2f}s{_common.percentile(ours_warm, 90):11.2f}s")
     print(f"p50 ratio plain/ours: {g['p50_ratio']:.1f}x   (target: ours <= 2.0 s); first call "
           f"with a filled compilation cache: {g['ours_first_with_compilation_cache_s']:.1f} s")
     print(f"RANDOM_SEARCH over HTTP: p50 {report['random']['p50_ms']:.1f} ms, "
