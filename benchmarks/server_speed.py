@@ -106,17 +106,17 @@ def rss_mb(pid: int) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- workers
 
-def plain_oss_latency(n_trials: int, calls: int, queue: Any) -> None:
-    """Plain OSS Vizier: its own VizierServicer (default policies), in process."""
+def _plain_study(n_trials: int, name: str) -> tuple[Any, Any]:
+    """Plain OSS Vizier's own VizierServicer (default policies) in process, and a study on it
+    with ``n_trials`` completed seed trials."""
     from google.protobuf import json_format
     from vizier._src.service import study_pb2, vizier_service, vizier_service_pb2
 
     db = os.path.join(tempfile.mkdtemp(), "oss.db")
     servicer = vizier_service.VizierServicer(database_url=f"sqlite:///{db}")
-    spec = vertex_spec("DEFAULT")
     study = servicer.CreateStudy(vizier_service_pb2.CreateStudyRequest(
         parent="owners/bench", study=json_format.ParseDict(
-            {"displayName": "plain", "studySpec": spec}, study_pb2.Study())))
+            {"displayName": name, "studySpec": vertex_spec("DEFAULT")}, study_pb2.Study())))
     for t in seed_trials(n_trials):
         trial = study_pb2.Trial(state=study_pb2.Trial.State.SUCCEEDED)
         for k, v in t["values"].items():
@@ -128,6 +128,14 @@ def plain_oss_latency(n_trials: int, calls: int, queue: Any) -> None:
         trial.final_measurement.metrics.add(metric_id=METRIC, value=t["objective"])
         servicer.CreateTrial(vizier_service_pb2.CreateTrialRequest(parent=study.name,
                                                                    trial=trial))
+    return servicer, study
+
+
+def plain_oss_latency(n_trials: int, calls: int, queue: Any) -> None:
+    """Plain OSS Vizier: its own VizierServicer (default policies), in process."""
+    from vizier._src.service import vizier_service_pb2
+
+    servicer, study = _plain_study(n_trials, "plain")
     times = []
     for i in range(calls):
         start = time.perf_counter()
@@ -143,26 +151,9 @@ def plain_oss_latency(n_trials: int, calls: int, queue: Any) -> None:
 
 def plain_oss_loop(n_trials: int, warmup: int, calls: int, queue: Any) -> None:
     """Plain OSS Vizier in the growing loop: suggest, evaluate, complete, repeat."""
-    from google.protobuf import json_format
-    from vizier._src.service import study_pb2, vizier_service, vizier_service_pb2
+    from vizier._src.service import study_pb2, vizier_service_pb2
 
-    db = os.path.join(tempfile.mkdtemp(), "oss.db")
-    servicer = vizier_service.VizierServicer(database_url=f"sqlite:///{db}")
-    study = servicer.CreateStudy(vizier_service_pb2.CreateStudyRequest(
-        parent="owners/bench", study=json_format.ParseDict(
-            {"displayName": "plain-loop", "studySpec": vertex_spec("DEFAULT")},
-            study_pb2.Study())))
-    for t in seed_trials(n_trials):
-        trial = study_pb2.Trial(state=study_pb2.Trial.State.SUCCEEDED)
-        for k, v in t["values"].items():
-            p = trial.parameters.add(parameter_id=k)
-            if isinstance(v, str):
-                p.value.string_value = v
-            else:
-                p.value.number_value = float(v)
-        trial.final_measurement.metrics.add(metric_id=METRIC, value=t["objective"])
-        servicer.CreateTrial(vizier_service_pb2.CreateTrialRequest(parent=study.name,
-                                                                   trial=trial))
+    servicer, study = _plain_study(n_trials, "plain-loop")
     times = []
     for _ in range(warmup + calls):
         start = time.perf_counter()
