@@ -113,9 +113,10 @@ def test_a_fresh_designer_reuses_compiled_programs():
 
 
 def test_host_side_padding_changes_no_suggestion():
-    # Trial arrays are joined and padded with NumPy instead of OSS's jnp (which compiled small
-    # programs for every new trial and pending count). The same arrays, so with the same key
-    # the same suggestions: one, a batch, and a batch with pending trials.
+    # Trial arrays (features of pending trials, warped labels) are joined, unpadded and padded
+    # with NumPy instead of OSS's jnp (which compiled small programs for every new trial and
+    # pending count). The same arrays, so with the same key the same suggestions: one, a batch,
+    # and a batch with pending trials.
     assert "ok" in run_python(_SETUP + """
     import numpy as np
     from vizier._src.algorithms.designers import gp_ucb_pe
@@ -147,6 +148,7 @@ def test_host_side_padding_changes_no_suggestion():
     ours = suggestions()
     gp.LocallyRefiningBandit._get_predictive_all_features = (
         gp_ucb_pe.VizierGPUCBPEBandit._get_predictive_all_features)
+    gp.LocallyRefiningBandit._trials_to_data = gp_ucb_pe.VizierGPUCBPEBandit._trials_to_data
     gp.TrialPadding._pad_trailing_dims = lambda self, array, types: (
         jax_types.PaddedArray.from_array(
             np.asarray(array), (gp.padded_trials(np.shape(array)[0]),

@@ -15,7 +15,7 @@ from vizier import pyvizier as vz
 from vizier._src.algorithms.designers import gp_ucb_pe
 from vizier._src.jax import stochastic_process_model as sp
 
-from vizier_keras.server.gp.padding import TrialPadding, host_unpad
+from vizier_keras.server.gp.padding import TrialPadding, host_padded, host_unpad
 from vizier_keras.server.gp.variants import InputWarpedGP, neutral_start
 
 
@@ -160,6 +160,28 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
                                         constraints=sp.get_constraints(model),
                                         best_n=self._ensemble_size or 1)
         return sp.StochasticProcessWithCoroutine(coroutine, params)
+
+    def _trials_to_data(self, trials: Any) -> Any:
+        """OSS's (scaled features, warped labels), with the labels unpadded and padded again
+        on the host: OSS's device-side slice and pad compiled five small programs on every
+        suggestion, since the shapes follow the trial count. Same values."""
+        if not isinstance(self._padding_schedule, TrialPadding):
+            return super()._trials_to_data(trials)
+        from vizier._src.algorithms.designers.gp import output_warpers
+        from vizier._src.jax import types as jax_types
+
+        data = self._converter.to_xy(trials)
+        unpadded = host_unpad(data.labels)
+        warped, warpers = [], []
+        for i in range(data.labels.shape[1]):
+            warper = output_warpers.create_default_warper()
+            warped.append(warper.warp(unpadded[:, i:i + 1]))
+            warpers.append(warper)
+        self._output_warpers = warpers  # type: ignore[misc]  # OSS's slot, as OSS sets it
+        labels = host_padded(np.concatenate(warped, axis=-1),
+                             tuple(np.asarray(data.labels.padded_array).shape),
+                             data.labels.fill_value)
+        return jax_types.ModelData(features=data.features, labels=labels)
 
     def _get_predictive_all_features(self, pending_features: Any, data: Any, model: Any,
                                      noise_is_high: bool) -> sp.UniformEnsemblePredictive:
