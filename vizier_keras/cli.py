@@ -150,10 +150,9 @@ def _source(options: argparse.Namespace) -> Any:
 
 
 def _load(options: argparse.Namespace) -> Any:
-    from vizier_keras.results import StudyResults
+    from vizier_keras.results import load_study
 
-    source = _source(options)
-    return StudyResults(source.find_study(options.study), source=source).refresh()
+    return load_study(options.study, source=_source(options))
 
 
 def _studies(options: argparse.Namespace) -> int:

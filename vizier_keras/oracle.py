@@ -30,11 +30,10 @@ from typing import Any
 import keras_tuner as kt
 from keras_tuner.engine import trial as kt_trial
 
-from vizier_keras import convert, studyspec, wire
+from vizier_keras import convert, pareto, studyspec, wire
 from vizier_keras.client import VizierClient
 from vizier_keras.connect import Connection, ConnectionOptions
 from vizier_keras.errors import NotFoundError, ValidationError
-from vizier_keras.pareto import pareto_fronts
 from vizier_keras.progress import SearchProgress
 from vizier_keras.studies import make_study_spec, open_study
 from vizier_keras.trials import next_trial
@@ -419,21 +418,18 @@ class CloudOracle(kt.Oracle):
                    candidates: list[tuple[dict[str, Any], dict[str, float]]]
                    ) -> list[tuple[dict[str, Any], dict[str, float], int]]:
         optimal = {wire.trial_id(t) for t in self.client.list_optimal_trials(study)}
-        signs = [1.0 if goal is wire.Goal.MAXIMIZE else -1.0 for _, goal in objectives]
-
-        def point(metrics: Mapping[str, float]) -> list[float]:
-            return [s * metrics[m] for (m, _), s in zip(objectives, signs, strict=True)]
-
         def order(group: list[tuple[dict[str, Any], dict[str, float]]]
                   ) -> list[tuple[dict[str, Any], dict[str, float]]]:
-            return sorted(group, key=lambda x: (-point(x[1])[0], int(wire.trial_id(x[0]))))
+            return sorted(group, key=lambda x: (-pareto.point(x[1], objectives)[0],
+                                                int(wire.trial_id(x[0]))))
 
         first = [c for c in candidates if wire.trial_id(c[0]) in optimal]
         rest = [c for c in candidates if wire.trial_id(c[0]) not in optimal
                 and all(m in c[1] for m, _ in objectives)]
         ranked = [(m, x, 0) for m, x in order(first)]
         offset = 1 if first else 0
-        for number, front in enumerate(pareto_fronts([point(x) for _, x in rest])):
+        points = [pareto.point(x, objectives) for _, x in rest]
+        for number, front in enumerate(pareto.pareto_fronts(points)):
             ranked += [(m, x, number + offset) for m, x in order([rest[i] for i in front])]
         return ranked
 

@@ -2,14 +2,23 @@
 
 Used by the embedded service's ``listOptimalTrials``, the Keras layer's best trials of a
 multi-objective study and the results layer. Points are sequences of numbers, higher better in
-every coordinate (negate a minimized objective first).
+every coordinate (:func:`point` makes one from a result's metrics).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-__all__ = ["dominates", "pareto_fronts"]
+from vizier_keras import wire
+
+__all__ = ["dominates", "pareto_fronts", "point"]
+
+
+def point(values: Mapping[str, float], objectives: Sequence[tuple[str, wire.Goal]]
+          ) -> list[float]:
+    """The objectives' values of one result, higher better in each (a MINIMIZE metric is
+    negated), in the objectives' order."""
+    return [values[m] if goal is wire.Goal.MAXIMIZE else -values[m] for m, goal in objectives]
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:

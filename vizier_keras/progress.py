@@ -19,8 +19,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from vizier_keras import studyspec, wire
-from vizier_keras.pareto import pareto_fronts
+from vizier_keras import pareto, studyspec, wire
 
 __all__ = ["SearchProgress"]
 
@@ -100,35 +99,40 @@ class SearchProgress:
             status += ", stopped early by Vizier"
         line = f"trial {trial.trial_id} {status} in {took:.1f} s"
         objectives = self._objectives()
+        # Several objectives: each one's value from Vizier's record (read below with the
+        # study), never KerasTuner's sum of them.
+        each = None
         if trial.score is not None and status.startswith("COMPLETED"):
             if len(objectives) <= 1:
                 line += f": {oracle.objective.name}={_short(trial.score)}"
-            else:  # each objective (from Vizier's record, below), never KerasTuner's sum
-                line += ":"
+            else:
+                each = trial.trial_id
         elif trial.message:
             line += f": {trial.message.strip().splitlines()[-1][:200]}"
         try:
-            line = self._study_line(line, trial.trial_id, objectives)
+            line = self._study_line(line, each, objectives)
         except Exception:  # the progress line must never end a search
             pass
-        self._print(line.rstrip(":"))
+        self._print(line)
 
     def _objectives(self) -> list[tuple[str, wire.Goal]]:
         return list(studyspec.iter_metric_specs(getattr(self.oracle, "study_spec", None) or {}))
 
-    def _study_line(self, line: str, trial_id: str,
+    def _study_line(self, line: str, values_of: str | None,
                     objectives: list[tuple[str, wire.Goal]]) -> str:
+        """``line`` with the study's state; with ``values_of`` (a trial id), that trial's
+        objective values first."""
         oracle = self.oracle
         study = oracle.existing_study()
         if study is None:
             return line
         trials = oracle.client.list_trials(study)
-        if line.endswith(":"):
+        if values_of is not None:
             mine: dict[str, Any] = next(
-                (t for t in trials if wire.trial_id(t) == trial_id), {})
+                (t for t in trials if wire.trial_id(t) == values_of), {})
             values = wire.trial_final_metrics(mine)
-            line += " " + ", ".join(f"{m}={_short(values[m])}" for m, _ in objectives
-                                    if m in values)
+            line += ": " + ", ".join(f"{m}={_short(values[m])}" for m, _ in objectives
+                                     if m in values)
         states = [wire.trial_state(t) for t in trials]
         done = sum(s in (wire.TrialState.SUCCEEDED, wire.TrialState.INFEASIBLE) for s in states)
         # A worker's prefetched next trial (client id "<worker>#next") is queued, not running:
@@ -176,9 +180,8 @@ def _front(objectives: list[tuple[str, wire.Goal]], trials: list[dict[str, Any]]
         values = wire.trial_final_metrics(trial)
         if all(m in values for m, _ in objectives) and studyspec.is_safe(spec, values):
             ids.append(wire.trial_id(trial))
-            points.append([values[m] if g is wire.Goal.MAXIMIZE else -values[m]
-                           for m, g in objectives])
-    fronts = pareto_fronts(points)
+            points.append(pareto.point(values, objectives))
+    fronts = pareto.pareto_fronts(points)
     return sorted((ids[i] for i in fronts[0]), key=int) if fronts else []
 
 

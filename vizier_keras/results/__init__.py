@@ -15,8 +15,9 @@ Example::
     results.best_trials(3)
 """
 
+from vizier_keras.pareto import pareto_fronts
 from vizier_keras.results.sources import DatabaseSource, ServiceSource, Source, open_source
-from vizier_keras.results.study import STOPPED_EARLY, StudyResults, load_study, pareto_fronts
+from vizier_keras.results.study import STOPPED_EARLY, StudyResults, load_study
 
 __all__ = ["STOPPED_EARLY", "DatabaseSource", "ServiceSource", "Source", "StudyResults",
            "load_study", "open_source", "pareto_fronts"]

@@ -74,9 +74,10 @@ class Dashboard:
         self.poll()
 
     def _studies(self) -> Iterable[dict[str, Any]]:
+        studies = self.source.list_studies()  # once per read, whatever the selection
         if not self.selected:
-            return self.source.list_studies()
-        return [self.source.find_study(ref) for ref in self.selected]
+            return studies
+        return [self.source.find_study(ref, studies) for ref in self.selected]
 
     def poll(self) -> int:
         """Read the source once: new studies get a mirror, every mirror its new trials.

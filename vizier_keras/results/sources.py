@@ -50,14 +50,16 @@ class Source:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def find_study(self, ref: str) -> Json:
-        """The study ``ref`` names: its display name, its id, or its resource name.
+    def find_study(self, ref: str, studies: list[Json] | None = None) -> Json:
+        """The study ``ref`` names: its display name, its id, or its resource name, among
+        ``studies`` (default: :meth:`list_studies`, read now).
 
         Raises:
             NotFoundError: No study matches; the message lists the studies there are.
             ValidationError: Two studies share the display name (give the id).
         """
-        studies = self.list_studies()
+        if studies is None:
+            studies = self.list_studies()
         for study in studies:
             if study["name"] == ref:
                 return study

@@ -24,13 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizier_keras import studyspec, wire
+from vizier_keras import pareto, studyspec, wire
 from vizier_keras.errors import MissingExtraError
-from vizier_keras.pareto import pareto_fronts
 from vizier_keras.results.sources import Source, open_source
 from vizier_keras.wire import Json
 
-__all__ = ["STOPPED_EARLY", "StudyResults", "load_study", "pareto_fronts"]
+__all__ = ["STOPPED_EARLY", "StudyResults", "load_study"]
 
 
 STOPPED_EARLY = "STOPPED_EARLY"
@@ -186,10 +185,9 @@ class StudyResults:
                 is not False]
         metrics = self.metrics
         rows = [r for r in rows if all(_finite(r.get(m)) for m, _ in metrics)]
-        signs = [1.0 if goal is wire.Goal.MAXIMIZE else -1.0 for _, goal in metrics]
-        points = [[s * r[m] for (m, _), s in zip(metrics, signs, strict=True)] for r in rows]
+        points = [pareto.point(r, metrics) for r in rows]
         out: list[Json] = []
-        for rank, front in enumerate(pareto_fronts(points)):
+        for rank, front in enumerate(pareto.pareto_fronts(points)):
             front.sort(key=lambda i: (-points[i][0], rows[i]["trial"]))
             for i in front:
                 out.append({**rows[i], "front": rank})

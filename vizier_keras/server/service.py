@@ -49,7 +49,7 @@ from vizier._src.service import custom_errors, study_pb2, vizier_service_pb2
 from vizier._src.service import resources as oss_resources
 from vizier.service import pyvizier as svz
 
-from vizier_keras import protojson, studyspec, wire
+from vizier_keras import pareto, protojson, studyspec, wire
 from vizier_keras.errors import (
     AlreadyExistsError,
     ApiError,
@@ -58,7 +58,6 @@ from vizier_keras.errors import (
     NotFoundError,
     ValidationError,
 )
-from vizier_keras.pareto import pareto_fronts
 from vizier_keras.resources import LocationName, OperationName, StudyName, TrialName
 from vizier_keras.server import messages, names, policies, stopping, study_state
 from vizier_keras.server.datastore import STORAGE_ERRORS, Servicer, SQLDataStore
@@ -581,9 +580,8 @@ class VizierService:
                                                                                    values):
                 continue
             candidates.append(trial)
-            points.append([values[m] if goal is wire.Goal.MAXIMIZE else -values[m]
-                           for m, goal in objectives])
-        front = pareto_fronts(points)[0] if points else []
+            points.append(pareto.point(values, objectives))
+        front = pareto.pareto_fronts(points)[0] if points else []
         trials = sorted((candidates[i] for i in front), key=lambda t: int(t.id))
         return {"optimalTrials": [messages.trial_json(t) for t in trials]} if trials else {}
 
