@@ -45,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common
+from lib import _common
 
 TABLE = os.path.join(_common.ROOT, "benchmarks", "data", "curves.json")
 METHODS = ("none", "vizier-median", "vizier-decay", "optuna-median", "optuna-hyperband",
@@ -246,10 +246,12 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def print_report(report: dict[str, Any]) -> None:
+def tables(report: dict[str, Any]) -> str:
+    """One Markdown table per data set: each method's median trials, epochs, saving and best."""
+    out = []
     for name, summary in report["datasets"].items():
-        print(f"\n{name}: {summary['rows']} curves, target val_loss {summary['target']:.4f} "
-              f"(5% of rows reach it)")
+        out.append(f"{name}: {summary['rows']} curves, target val_loss {summary['target']:.4f} "
+                   f"(5% of rows reach it)\n")
         rows = []
         for method, e in summary["methods"].items():
             rows.append([method, e["median_trials"], e["median_epochs"],
@@ -258,9 +260,14 @@ def print_report(report: dict[str, Any]) -> None:
                          e["median_epochs_to_target"],
                          f"{e['reached_target']}/{len(e['replays'])}",
                          e["false_stop_rate"] * 100, e["stopped_share"] * 100])
-        print(_common.table(["method", "trials", "epochs", "saved %", "best val_loss",
-                             "rel. loss %", "epochs to target", "reached", "false stops %",
-                             "stopped %"], rows))
+        out.append(_common.table(["method", "trials", "epochs", "saved %", "best val_loss",
+                                  "rel. loss %", "epochs to target", "reached", "false stops %",
+                                  "stopped %"], rows) + "\n")
+    return "\n".join(out)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(tables(report))
     for name, entry in report["targets"].items():
         print(f"  {name}: {entry}")
 

@@ -34,8 +34,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common
 import scaling
+from lib import _common
 
 OPS = ("suggest", "measurement", "stop_check", "complete")
 
@@ -78,7 +78,7 @@ def vizier_rest(trials: int, steps: int) -> dict[str, list[float]]:
 
 
 def plain_oss(trials: int, steps: int) -> dict[str, list[float]]:
-    import peers
+    from lib import peers
     from vizier.service import clients
     from vizier.service import pyvizier as ovz
 
@@ -109,8 +109,7 @@ def plain_oss(trials: int, steps: int) -> dict[str, list[float]]:
 
 def optuna_ops(trials: int, steps: int) -> dict[str, list[float]]:
     import optuna
-    import peers
-    import tasks
+    from lib import peers, tasks
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = peers.optuna_distributions(tasks.KerasTask("digits").space())
@@ -132,7 +131,7 @@ def optuna_ops(trials: int, steps: int) -> dict[str, list[float]]:
 
 def keras_tuner_ops(trials: int, steps: int) -> dict[str, list[float]]:
     import keras_tuner as kt
-    import tasks
+    from lib import tasks
 
     oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("objective", "min"),
                                            max_trials=trials + 1,
@@ -170,7 +169,6 @@ def main() -> None:
     if args.quick:
         args.trials = 30
     report: dict[str, Any] = {"machine": _common.machine(), "args": vars(args), "backends": {}}
-    rows = []
     for name, fn in BACKENDS.items():
         times = _common.in_process(fn, args.trials, args.steps)
         summary = {op: {"calls": len(ts), "median_ms": _common.median(ts) * 1000,
@@ -178,11 +176,18 @@ def main() -> None:
                    for op, ts in times.items() if ts}
         report["backends"][name] = summary
         _common.save(report, args.out)
+    print(table(report))
+
+
+def table(report: dict[str, Any]) -> str:
+    """ms per call of each operation, median and 90th percentile, per back end."""
+    rows = []
+    for name, summary in report["backends"].items():
         rows.append([name, *(summary[op]["median_ms"] if op in summary else float("nan")
                              for op in OPS),
                      *(summary[op]["p90_ms"] if op in summary else float("nan") for op in OPS)])
-    print(_common.table(["back end", *(f"{op} ms" for op in OPS),
-                         *(f"{op} p90" for op in OPS)], rows))
+    return _common.table(["back end", *(f"{op} ms" for op in OPS),
+                          *(f"{op} p90" for op in OPS)], rows)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common
+from lib import _common
 
 COLORS = {"vizier": "tab:blue", "vizier-random": "tab:cyan", "oss": "tab:purple",
           "optuna-tpe": "tab:orange", "kt-bo": "tab:green", "kt-random": "tab:gray",

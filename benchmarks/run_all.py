@@ -19,7 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = ("overhead", "scaling", "early_stopping", "quality", "callback_overhead",
-           "keras_objective", "server_speed")
+           "studies/keras_objective", "server_speed")
 
 
 def main() -> None:
@@ -36,10 +36,11 @@ def main() -> None:
     os.makedirs(results, exist_ok=True)
     timings = []
     if args.record_curves:
-        subprocess.run([sys.executable, os.path.join(HERE, "record_curves.py")], check=True)
+        subprocess.run([sys.executable, os.path.join(HERE, "studies", "record_curves.py")],
+                       check=True)
     for script in args.only.split(","):
         command = [sys.executable, os.path.join(HERE, f"{script}.py"),
-                   "--out", os.path.join(results, f"{script}.json")]
+                   "--out", os.path.join(results, f"{os.path.basename(script)}.json")]
         if args.quick:
             command.append("--quick")
         print(f"\n=== {' '.join(command[1:])}", flush=True)
@@ -48,6 +49,7 @@ def main() -> None:
         timings.append((script, time.time() - start))
     if not args.quick:
         subprocess.run([sys.executable, os.path.join(HERE, "plots.py")], check=True)
+        subprocess.run([sys.executable, os.path.join(HERE, "report.py")], check=True)
     print("\n" + "\n".join(f"{s}: {t:.0f} s" for s, t in timings))
 
 

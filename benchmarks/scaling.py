@@ -12,6 +12,12 @@ warm-up study first, as in a running service).
 
 Target (issue 5): RANDOM_SEARCH with the 5 s objective, >= 3.5x trials per minute at 4 workers.
 
+Fixed trial count (``--trials 40``; issue 33): the default algorithm, the 5 s objective; 1 and
+then 4 workers (the same processes as above) take trials from one study until 40 have been
+handed out, and the time from the start until the last one is completed is measured: the time a
+user waits for a 40-trial search. Target: 4 workers finish in <= 1/3.5 of one worker's time.
+Writes ``results/scaling_trials.json``.
+
 Burst (``--burst 1,8,32``; issue 33): a default-algorithm study with 20 completed trials; after
 two warm suggestions (each completed, so the study grows as in a run) N workers, each with its
 own client id and client, ask for one trial at the same moment. Measured: the time until every
@@ -35,8 +41,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common
 import server_speed
+from lib import _common
 
 ALGORITHMS = ("RANDOM_SEARCH", "ALGORITHM_UNSPECIFIED")
 # The 4-parameter study of server_speed.py (two floats, one log-scaled; an integer; a categorical).
@@ -69,6 +75,103 @@ def worker(endpoint: str, study: dict[str, Any], worker_id: int, objective: floa
             client.complete_trial(trial, {"objective": value(trial)})
             done.append(trial["name"])
     queue.put({"worker": worker_id, "completed": done, "ask_seconds": asks})
+
+
+def counted_worker(endpoint: str, study: dict[str, Any], worker_id: int, objective: float,
+                   start_at: float, handed: Any, trials: int, queue: Any) -> None:
+    """Takes trials until ``trials`` have been handed out (``handed``: a shared counter)."""
+    from vizier_keras.client import VizierClient
+
+    done: list[str] = []
+    asks: list[float] = []
+    with VizierClient(endpoint, timeout=(10, 600)) as client:
+        time.sleep(max(0.0, start_at - time.time()))
+        while True:
+            with handed.get_lock():
+                if handed.value >= trials:
+                    break
+                handed.value += 1
+            t0 = time.perf_counter()
+            trial = client.suggest_trials(study, 1, client_id=f"worker-{worker_id}").trials[0]
+            asks.append(time.perf_counter() - t0)
+            time.sleep(objective)
+            client.complete_trial(trial, {"objective": value(trial)})
+            done.append(trial["name"])
+    queue.put({"worker": worker_id, "completed": done, "ask_seconds": asks,
+               "finished_at": time.time()})
+
+
+def measure_trials(endpoint: str, client: Any, algorithm: str, workers: int, objective: float,
+                   trials: int) -> dict[str, Any]:
+    """Seconds for ``workers`` processes to finish ``trials`` trials of one fresh study."""
+    study = client.create_study(
+        _common.PARENT, f"trials-{algorithm}-{workers}-{objective}-{time.time_ns()}",
+        spec(algorithm))
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    handed = ctx.Value("i", 0)
+    start_at = time.time() + 3.0 + 0.5 * workers
+    processes = [ctx.Process(target=counted_worker,
+                             args=(endpoint, study, i, objective, start_at, handed, trials,
+                                   queue)) for i in range(workers)]
+    for p in processes:
+        p.start()
+    results = [queue.get() for _ in processes]
+    for p in processes:
+        p.join()
+    completed = [name for r in results for name in r["completed"]]
+    stored = client.list_trials(study)
+    succeeded = {t["name"] for t in stored if t.get("state") == "SUCCEEDED"}
+    asks = [a for r in results for a in r["ask_seconds"]]
+    return {"algorithm": algorithm, "workers": workers, "objective_seconds": objective,
+            "trials": len(completed),
+            "seconds": max(r["finished_at"] for r in results) - start_at,
+            "lost": len([n for n in completed if n not in succeeded]),
+            "duplicated": len(completed) - len(set(completed)),
+            "median_ask_seconds": _common.median(asks),
+            "p90_ask_seconds": _common.percentile(asks, 90)}
+
+
+def main_trials(args: argparse.Namespace) -> None:
+    from vizier_keras.client import VizierClient
+    from vizier_keras.server.embedded import start_local_server
+
+    out = args.out if args.out != os.path.join(_common.RESULTS, "scaling.json") else (
+        os.path.join(_common.RESULTS, "scaling_trials.json"))
+    algorithm, objective = "ALGORITHM_UNSPECIFIED", 5.0
+    server = start_local_server(os.path.join(tempfile.mkdtemp(), "trials.db"))
+    report: dict[str, Any] = {"machine": _common.machine(), "args": vars(args), "runs": []}
+    try:
+        with VizierClient(server.url, timeout=(10, 600)) as client:
+            warm_up(client, algorithm)
+            for workers in (1, 4):
+                run = measure_trials(server.url, client, algorithm, workers, objective,
+                                     args.trials)
+                report["runs"].append(run)
+                _common.save(report, out)
+                print(f"{workers} workers: {run['trials']} trials in {run['seconds']:.1f} s, "
+                      f"lost {run['lost']}, duplicated {run['duplicated']}", flush=True)
+    finally:
+        server.stop()
+    one, four = report["runs"]
+    speedup = one["seconds"] / four["seconds"]
+    report["target"] = {"speedup": speedup, "met": speedup >= 3.5 and not four["lost"]
+                        and not four["duplicated"]}
+    _common.save(report, out)
+    print(trials_table(report))
+    print(f"  4 workers {speedup:.2f}x faster than 1 (target >= 3.5x): "
+          f"{'met' if report['target']['met'] else 'NOT met'}")
+
+
+def trials_table(report: dict[str, Any]) -> str:
+    """Per worker count: the seconds to finish the trials, and the ask latency."""
+    one = report["runs"][0]["seconds"]
+    return _common.table(
+        ["algorithm", "objective s", "workers", "trials", "seconds", "speed-up",
+         "ask s (median)", "ask s (p90)", "lost", "duplicated"],
+        [[r["algorithm"], r["objective_seconds"], r["workers"], r["trials"], r["seconds"],
+          one / r["seconds"], r["median_ask_seconds"], r["p90_ask_seconds"], r["lost"],
+          r["duplicated"]] for r in report["runs"]])
 
 
 def warm_up(client: Any, algorithm: str) -> None:
@@ -177,9 +280,14 @@ def main() -> None:
     parser.add_argument("--burst", default=None,
                         help="only the burst measurement, for these worker counts (e.g. 1,8,32)")
     parser.add_argument("--out", default=os.path.join(_common.RESULTS, "scaling.json"))
+    parser.add_argument("--trials", type=int, default=None,
+                        help="only the fixed-trial-count measurement: 1 and 4 workers finish "
+                             "this many trials (default algorithm, 5 s objective)")
     args = parser.parse_args()
     if args.burst:
         return main_burst(args)
+    if args.trials:
+        return main_trials(args)
     if args.quick:
         args.algorithms = "RANDOM_SEARCH"
 
@@ -205,24 +313,38 @@ def main() -> None:
                               f"duplicated {run['duplicated']}", flush=True)
     finally:
         server.stop()
-    rows = []
     for run in report["runs"]:
         one = next(r for r in report["runs"] if r["workers"] == 1
                    and r["algorithm"] == run["algorithm"]
                    and r["objective_seconds"] == run["objective_seconds"])
         run["speedup"] = run["trials_per_minute"] / one["trials_per_minute"]
-        rows.append([run["algorithm"], run["objective_seconds"], run["workers"],
-                     run["trials_per_minute"], run["speedup"], run["median_ask_seconds"] * 1000,
-                     run["lost"], run["duplicated"]])
     target = [r for r in report["runs"] if r["algorithm"] == "RANDOM_SEARCH"
               and r["objective_seconds"] == 5 and r["workers"] == 4]
     report["target_random_5s_4_workers_speedup"] = target[0]["speedup"] if target else None
     _common.save(report, args.out)
-    print(_common.table(["algorithm", "objective s", "workers", "trials/min", "speed-up",
-                         "ask ms (median)", "lost", "duplicated"], rows))
+    print(table(report))
     if target:
         print(f"  RANDOM_SEARCH, 5 s objective, 4 workers: {target[0]['speedup']:.2f}x "
               f"(target >= 3.5x)")
+
+
+def table(report: dict[str, Any]) -> str:
+    """Trials per minute and speed-up over one worker, per algorithm, objective and workers."""
+    return _common.table(
+        ["algorithm", "objective s", "workers", "trials/min", "speed-up", "ask ms (median)",
+         "lost", "duplicated"],
+        [[r["algorithm"], r["objective_seconds"], r["workers"], r["trials_per_minute"],
+          r["speedup"], r["median_ask_seconds"] * 1000, r["lost"], r["duplicated"]]
+         for r in report["runs"]])
+
+
+def burst_table(report: dict[str, Any]) -> str:
+    """Per burst size: one warm suggest, the time until every worker had a trial, the ratio."""
+    return _common.table(
+        ["workers at once", "warm suggest s", "all served s", "x warm", "failed",
+         "computed twice"],
+        [[r["workers"], r["warm_suggest_seconds"], r["all_served_seconds"], r["ratio_to_warm"],
+          len(r["failed"]), r["computed_twice"]] for r in report["runs"]])
 
 
 def main_burst(args: argparse.Namespace) -> None:
@@ -246,16 +368,13 @@ def main_burst(args: argparse.Namespace) -> None:
                       f"computed twice {run['computed_twice']}", flush=True)
     finally:
         server.stop()
-    rows = [[r["workers"], r["warm_suggest_seconds"], r["all_served_seconds"],
-             r["ratio_to_warm"], len(r["failed"]), r["computed_twice"]] for r in report["runs"]]
     target = [r for r in report["runs"] if r["workers"] == 32]
     if target:
         r = target[0]
         report["target_32_met"] = (r["ratio_to_warm"] <= 16 and not r["failed"]
                                    and r["computed_twice"] == 0)
     _common.save(report, out)
-    print(_common.table(["workers at once", "warm suggest s", "all served s", "x warm",
-                         "failed", "computed twice"], rows))
+    print(burst_table(report))
     if target:
         print(f"  32 at once: {target[0]['ratio_to_warm']:.1f}x one warm suggest "
               f"(target <= 16x, no failure, nothing computed twice): "

@@ -51,7 +51,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-import _common  # noqa: E402  (benchmarks/, on the path above)
+from lib import _common  # noqa: E402  (benchmarks/, on the path above)
 
 PARENT = "projects/bench/locations/local"
 METRIC = "objective"

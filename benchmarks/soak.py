@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common
+from lib import _common
 
 PARENT = "projects/soak/locations/local"
 SPEC = {"metrics": [{"metricId": "loss", "goal": "MINIMIZE"}],
@@ -123,6 +123,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def table(report: dict[str, Any]) -> str:
+    """One row: the load, the faults, and what was lost, duplicated, refused or hung."""
+    args = report["args"]
+    return _common.table(
+        ["workers", "minutes", "kills", "dropped", "completions", "lost", "duplicated",
+         "hostile requests", "5xx", "hangs"],
+        [[args["workers"], args["minutes"], report["kills"], report["dropped_connections"],
+          report["completions_acknowledged"], report["lost"], report["duplicated"],
+          sum(report["hostile_statuses"].values()), report["hostile_5xx"], report["hangs"]]])
 
 
 def main() -> None:
@@ -226,11 +237,7 @@ def main() -> None:
               "study_trials": len(stored)}
     report["targets_met"] = not lost and not duplicated and not server_errors and not hangs
     _common.save(report, args.out)
-    print(_common.table(
-        ["workers", "minutes", "kills", "dropped", "completions", "lost", "duplicated",
-         "hostile requests", "5xx", "hangs"],
-        [[args.workers, args.minutes, kills, drops, len(acked), len(lost), duplicated,
-          sum(statuses.values()), server_errors, hangs]]))
+    print(table(report))
     print("hostile statuses:", json.dumps(statuses, sort_keys=True))
     print("targets (0 lost, 0 duplicated, 0 5xx, 0 hangs):",
           "met" if report["targets_met"] else "NOT met")

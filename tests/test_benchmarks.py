@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+sys.path.insert(1, os.path.join(sys.path[0], "studies"))
 
+import analyze
 import early_stopping
 import quality
-import tasks
+from lib import tasks
 
 
 @pytest.mark.parametrize("task", tasks.function_tasks((2, 4, 8)), ids=lambda t: t.name)
@@ -99,7 +101,7 @@ def test_combine_lets_a_later_file_replace_a_run_and_dates_the_span(tmp_path):
                                           _run("a", "kt-bo", 0, [6.0, 6.0, 6.0])])
     second = part("b.json", "2026-11-29", [_run("a", "vizier", 1, [3.0, 2.0, 1.0])])
     out = tmp_path / "all.json"
-    quality.combine([first, second], str(out), at=3)
+    analyze.combine([first, second], str(out), at=3)
     report = json.loads(out.read_text())
     assert report["machine"]["date"] == "2026-11-27 to 2026-11-29"
     assert report["wall_seconds"] == 20
@@ -107,13 +109,13 @@ def test_combine_lets_a_later_file_replace_a_run_and_dates_the_span(tmp_path):
         ("kt-bo", 0, 6), ("vizier", 0, 4), ("vizier", 1, 1)]
     assert report["summary"]["tasks"]["a"]["vizier"]["median_best_at_3"] == 2.5
     # Only seeds 1-1: seed 1's rerun, no seed-0 run of either optimizer.
-    quality.combine([first, second], str(out), at=3, seeds=(1, 1))
+    analyze.combine([first, second], str(out), at=3, seeds=(1, 1))
     report = json.loads(out.read_text())
     assert [(r["peer"], r["seed"], r["curve"][-1]) for r in report["runs"]] == [("vizier", 1, 1)]
-    assert quality.seed_range("0-4") == (0, 4)
+    assert analyze.seed_range("0-4") == (0, 4)
     for bad in ("4", "4-0", "a-b", "-1-2"):
         with pytest.raises(argparse.ArgumentTypeError, match="--only-seeds"):
-            quality.seed_range(bad)
+            analyze.seed_range(bad)
 
 
 def test_compare_counts_seeds_where_the_second_file_beat_the_first(tmp_path):
@@ -127,10 +129,10 @@ def test_compare_counts_seeds_where_the_second_file_beat_the_first(tmp_path):
                                           _run("b", "vizier", 0, [3.0, 1.0]),
                                           _run("b", "kt-bo", 0, [1.0, 1.0])]}))
     # At trial 2: a seed 0 better, a seed 1 worse; b better (kt-bo is not Vizier).
-    assert quality.compare(str(before), str(after), at=2) == {
+    assert analyze.compare(str(before), str(after), at=2) == {
         "a": (1, 1), "b": (1, 0), "all": (2, 1)}
     # At trial 1: a seed 0 better, a seed 1 tied, b tied.
-    assert quality.compare(str(before), str(after), at=1)["all"] == (1, 0)
+    assert analyze.compare(str(before), str(after), at=1)["all"] == (1, 0)
 
 
 def test_head_to_head_counts_seeds_where_vizier_beat_a_peer_in_one_file(tmp_path):
@@ -145,10 +147,10 @@ def test_head_to_head_counts_seeds_where_vizier_beat_a_peer_in_one_file(tmp_path
                                          _run("b", "optuna-tpe", 0, [0.0, 0.0, 0.0])]}))
     # At trial 2: a seed 0 worse (4 > 3), seed 1 tied, seed 2 has no kt-bo run; b's kt-bo run
     # ended at trial 1 and is compared at its last (1 < 4: better); optuna-tpe is not counted.
-    assert quality.head_to_head(str(path), "kt-bo", at=2) == {
+    assert analyze.head_to_head(str(path), "kt-bo", at=2) == {
         "a": (0, 1), "b": (1, 0), "all": (1, 1)}
-    assert quality.head_to_head(str(path), "kt-bo", at=3)["a"] == (1, 0)
-    assert quality.head_to_head(str(path), "optuna-tpe", at=3) == {"b": (0, 1), "all": (0, 1)}
+    assert analyze.head_to_head(str(path), "kt-bo", at=3)["a"] == (1, 0)
+    assert analyze.head_to_head(str(path), "optuna-tpe", at=3) == {"b": (0, 1), "all": (0, 1)}
 
 
 def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_peer(tmp_path):
@@ -164,13 +166,13 @@ def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_pe
                  _run("c", "optuna-tpe", seed, [9.0, 2.0])]
     runs.append(_run("c", "vizier", 7, [0.0, 0.0]))  # no TPE run for seed 7: left out
     path.write_text(json.dumps({"runs": runs}))
-    out = quality.reach_chance(str(path), at=2, resamples=2000)
+    out = analyze.reach_chance(str(path), at=2, resamples=2000)
     assert out["a"]["share"] == 1.0 and out["b"]["share"] == 0.0
     assert out["c"]["seeds"] == 6 and 0.2 < out["c"]["share"] < 0.8
     assert [out[t]["runs_reaching"] for t in "abc"] == [6, 0, 3]
     assert out["a"]["vizier_median_at_2"] == 1.0 and out["a"]["optuna-tpe_median_at_last"] == 2.0
     # At trial 3 Vizier's 0.0 on a; a run shorter than 3 is read at its last.
-    assert quality.reach_chance(str(path), at=3, resamples=100)["b"]["share"] == 0.0
+    assert analyze.reach_chance(str(path), at=3, resamples=100)["b"]["share"] == 0.0
 
     # A second draw of Vizier on c: below TPE on seeds 3-5 (where the first draw was above),
     # above on 0-1; seed 2 missing, so it leaves the pooled reading. TPE is read from the first
@@ -179,14 +181,14 @@ def test_reach_chance_is_the_share_of_seed_resamples_where_vizier_reaches_the_pe
     draw.write_text(json.dumps({"runs": [
         *(_run("c", "vizier", s, [9.0, 3.0 if s < 2 else 1.0]) for s in (0, 1, 3, 4, 5)),
         _run("c", "optuna-tpe", 0, [0.0])]}))
-    pooled = quality.reach_chance(str(path), at=2, resamples=2000, draws=[str(draw)])
+    pooled = analyze.reach_chance(str(path), at=2, resamples=2000, draws=[str(draw)])
     assert "a" not in pooled and pooled["c"]["seeds"] == 5 and pooled["c"]["draws"] == 2
     assert pooled["c"]["vizier_median_at_2_per_draw"] == [3.0, 1.0]
     assert pooled["c"]["runs_reaching"] == 2 + 3  # first draw: seeds 0, 1; second: 3, 4, 5
     assert pooled["c"]["vizier_median_at_2"] == 2.0  # five 1.0s and five 3.0s
     assert pooled["c"]["share"] > out["c"]["share"]
     # The peer read at trial 1 (9.0 on c) instead of its last (2.0).
-    early = quality.reach_chance(str(path), at=2, resamples=100, peer_at=1)
+    early = analyze.reach_chance(str(path), at=2, resamples=100, peer_at=1)
     assert early["c"]["optuna-tpe_median_at_1"] == 9.0 and early["c"]["share"] == 1.0
 
 
@@ -202,13 +204,13 @@ def test_reach_chance_reads_a_task_alike_whatever_else_the_file_holds(tmp_path):
     crowded.write_text(json.dumps({"runs": [
         *(_run("a", p, seed, [float(seed)]) for seed in range(8) for p in ("vizier", "optuna-tpe")),
         *c_runs(range(8))]}))
-    share = quality.reach_chance(str(alone), at=1, resamples=500)["c"]["share"]
+    share = analyze.reach_chance(str(alone), at=1, resamples=500)["c"]["share"]
     assert 0.2 < share < 0.8
-    assert quality.reach_chance(str(crowded), at=1, resamples=500)["c"]["share"] == share
+    assert analyze.reach_chance(str(crowded), at=1, resamples=500)["c"]["share"] == share
 
 
 def test_peer_at_reads_the_options_that_name_a_peer_and_its_trial():
-    import _common
+    from lib import _common
 
     assert _common.peer_at("kt-bo@30") == ("kt-bo", 30)
     assert _common.peer_at("optuna-tpe") == ("optuna-tpe", None)
@@ -233,7 +235,7 @@ def test_repeats_finds_the_runs_whose_values_start_the_same(tmp_path):
         _run("b", "kt-bo", 1, [2.0, 2.0]),
         _run("a", "vizier", 0, [2.0, 2.0]),               # differs at trial 1
         _run("d", "kt-bo", 0, [1.0])]}))                  # only here: not compared
-    out = quality.repeats(str(first), str(second))
+    out = analyze.repeats(str(first), str(second))
     assert out == {"kt-bo": {"compared": 3, "repeated": 2, "differ": [("a", 1, 2)]},
                    "vizier": {"compared": 1, "repeated": 0, "differ": [("a", 0, 1)]}}
 
@@ -283,8 +285,9 @@ def test_gp_variants_gp_seed_offset_changes_only_the_designers_random_key():
     out = run_python("""
         import os, sys
         os.environ["KERAS_BACKEND"] = "jax"  # as gp_variants' workers (_worker_init)
-        sys.path.insert(0, "benchmarks")
-        import gp_variants, tasks
+        sys.path[:0] = ["benchmarks", "benchmarks/studies"]
+        import gp_variants
+        from lib import tasks
 
         problem = gp_variants.problem_of(tasks.FunctionTask("sphere", 2))
 
@@ -375,8 +378,9 @@ def test_a_gp_variant_sets_config_fields_and_designer_arguments():
     assert "ok" in run_python(f"""
     import os, sys
     os.environ["KERAS_BACKEND"] = "jax"  # as in the benchmark's workers
-    sys.path.insert(0, {str(ROOT / "benchmarks")!r})
-    import gp_variants, tasks
+    sys.path[:0] = [{str(ROOT / "benchmarks")!r}, {str(ROOT / "benchmarks" / "studies")!r}]
+    import gp_variants
+    from lib import tasks
     problem = gp_variants.problem_of(tasks.FunctionTask("sphere", 2))
     designer = gp_variants.designer_for(
         problem, {{"ucb_coefficient": 1.0, "num_seed_trials": 3}}, seed=0)
@@ -537,7 +541,7 @@ def test_keras_objective_reads_retrained_losses_and_pairs_them_seed_by_seed():
 
 def test_keras_tuner_peers_repeat_their_runs_for_task_seed_zero_too():
     # KerasTuner reads a seed of 0 as "no seed"; the adapter must not.
-    import peers
+    from lib import peers
 
     space = tasks.FunctionTask("sphere", 2).space()
 
@@ -555,7 +559,7 @@ def test_keras_tuner_peers_repeat_their_runs_for_task_seed_zero_too():
 
 
 def test_the_independent_tpe_peer_is_the_classic_sampler_with_the_same_seeding():
-    import peers
+    from lib import peers
 
     space = tasks.FunctionTask("sphere", 2).space()
 
@@ -643,3 +647,36 @@ def test_oss_lockstep_compares_bests_across_the_three_scripts_results(tmp_path):
         oss_lockstep.load_bests([f"plain={more}:oss", f"plain={more}:oss"], task="f", at=2)
     with pytest.raises(ValueError, match="LABEL=JSON:NAME"):
         oss_lockstep.load_bests([quality], task="f", at=2)
+
+
+def test_the_benchmarks_readme_is_the_report_of_the_result_files():
+    # benchmarks/README.md is generated: a number typed into it by hand, or a result file
+    # changed without running report.py, fails here. Targets come first; it stays short.
+    import report
+
+    assert report.main(["--check"]) == 0, "run: python benchmarks/report.py"
+    text = report.render()
+    assert len(text.splitlines()) <= 200
+    assert text.index("## Open targets") < text.index("## How good a model")
+    for name in os.listdir(os.path.join(os.path.dirname(report.__file__), "results")):
+        if name.endswith(".json") and name[:-5] not in {"gp_variants", "oss_lockstep",
+                                                         "keras_objective"}:
+            assert f"results/{name}" in text, f"{name} is in no table"
+
+
+def test_analyze_reads_a_result_file_by_subcommand(tmp_path, capsys):
+    runs = [{"task": "sphere-2d", "peer": peer, "seed": seed, "values": [v, v],
+             "curve": [v, v], "ask_seconds": [0.1, 0.1], "evaluate_seconds": [0, 0]}
+            for seed in range(3) for peer, v in (("vizier", 1.0 + seed), ("optuna-tpe", 2.0))]
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"machine": {"date": "2026-12-02"}, "runs": runs,
+                                "args": {"trials": 2}}))
+    analyze.main(["head-to-head", str(path), "optuna-tpe", "--at", "2"])
+    out = capsys.readouterr().out
+    # Seeds 0 (1 < 2) better, 1 (2 = 2) tied, 2 (3 > 2) worse.
+    [all_row] = [line for line in out.splitlines() if line.startswith("| all")]
+    assert [c.strip() for c in all_row.split("|")][2:4] == ["1", "1"]
+    analyze.main(["summary", str(path), "--at", "2"])
+    assert "sphere-2d" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        analyze.main(["combine", str(path)])  # -o is required

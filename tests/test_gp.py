@@ -238,7 +238,7 @@ def test_fast_scores_equal_oss_scores():
 
 
 def test_the_service_default_changes_its_settings_for_one_metric_only():
-    # The service's default (benchmarks/README.md, "seed5-ucb1.0", "local2-r0.1"): five seed
+    # The service's default (benchmarks/notes/, "seed5-ucb1.0", "local2-r0.1"): five seed
     # trials (the centre, then quasi-random), UCB coefficient 1.0, and every second suggestion
     # after the seeds near the best trial; several metrics keep OSS's settings.
     assert "ok" in run_python(_SETUP + """

@@ -47,7 +47,7 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
     around the best completed trial so far; ``local_every = 0`` (the default) is OSS's designer.
 
     Why: on a rugged objective the GP's fitted length scales fall to their lower bound (seen on
-    benchmarks/tasks.py's rastrigin-4d: 0.01, squared, by trial 15; not checked on the Keras
+    benchmarks/lib/tasks.py's rastrigin-4d: 0.01, squared, by trial 15; not checked on the Keras
     tasks), its mean is flat away from the data, and UCB keeps choosing far, uncertain points:
     the best value stalls. A suggestion confined near the
     incumbent still uses the GP (UCB, or PE, inside the box) but searches where the good values

@@ -69,8 +69,8 @@ class FlooredLengthScaleGP:
     Why: on a rugged objective the fitted length scales fall to OSS's bound (rastrigin-4d, by
     trial 15): the model then fits the ripples, its mean is flat a short way from any trial, and
     it cannot see the objective's trend over the space. With a floor the GP should model the
-    trend and take the ripples as observation noise. Off in the service's default: screened on
-    2026-11-30 (floors 0.2, 0.3), it did worse on rastrigin-4d (benchmarks/README.md)."""
+    trend and take the ripples as observation noise. Off in the service's default: screened
+    with floors 0.2 and 0.3, it did worse on rastrigin-4d (``benchmarks/notes/``)."""
 
     min_length_scale: float
 
@@ -199,8 +199,8 @@ class InputWarpedGP:
     one end, even on a log scale). The warp stretches the part of the range where the objective
     changes. Each concentration lies in [0.2, 5] with a log-normal prior centred on 1, the
     identity (variance 0.75 of its log, as BoTorch's default warp). Off in the service's
-    default: screened on 2026-11-30, it did worse on the 4-D test functions, clearly so on
-    rosenbrock-4d (benchmarks/README.md)."""
+    default: screened, it did worse on the 4-D test functions, clearly so on rosenbrock-4d
+    (``benchmarks/notes/``)."""
 
     base: Any = tuned_gp_models.VizierGaussianProcess
 

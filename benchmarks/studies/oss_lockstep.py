@@ -1,9 +1,9 @@
 """OSS Vizier's GP-UCB-PE designer and this package's faster one, step by step on real runs.
 
-Run:  python benchmarks/oss_lockstep.py [--tasks rosenbrock-4d,rastrigin-4d] [--seeds 1]
+Run:  python benchmarks/studies/oss_lockstep.py [--tasks rosenbrock-4d,rastrigin-4d] [--seeds 1]
           [--trials 30] [--out benchmarks/results/oss_lockstep.json]
-      python benchmarks/oss_lockstep.py --summarize     (the tables again, from --out)
-      python benchmarks/oss_lockstep.py --bests LABEL=JSON:NAME [...] --task rosenbrock-4d
+      python benchmarks/studies/oss_lockstep.py --summarize     (the tables again, from --out)
+      python benchmarks/studies/oss_lockstep.py --bests LABEL=JSON:NAME [...] --task rosenbrock-4d
           (run nothing: best at --at trials by seed, of runs in this script's, quality.py's or
           gp_variants.py's results; see :func:`compare_bests`)
 
@@ -40,10 +40,10 @@ import sys
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import _common
-import tasks as task_defs
+from lib import _common
+from lib import tasks as task_defs
 
 AGREE = 1e-3  # scaled units: suggestions closer than this count as the same point
 TIE = 1e-4  # relative: different points whose acquisition values are this close tie

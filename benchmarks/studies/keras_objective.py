@@ -1,12 +1,12 @@
 """What the Keras tasks' objective is made of: cross-entropy on the validation set, and the L2
 weight penalty that Keras adds to every loss it reports.
 
-Run:  python benchmarks/keras_objective.py [--configs 40] [--quick]
-      python benchmarks/keras_objective.py --best-of RESULTS.json   (quality.py's runs)
-      python benchmarks/keras_objective.py --saturation RESULTS.json
-      python benchmarks/keras_objective.py --roughness RESULTS.json [--radii 0.01,0.05]
-      python benchmarks/keras_objective.py --retrain RESULTS.json [...] [--retrain-at 30,50]
-      python benchmarks/keras_objective.py --table roughness|retrain  (again, from --out)
+Run:  python benchmarks/studies/keras_objective.py [--configs 40] [--quick]
+      python benchmarks/studies/keras_objective.py --best-of RESULTS.json   (quality.py's runs)
+      python benchmarks/studies/keras_objective.py --saturation RESULTS.json
+      python benchmarks/studies/keras_objective.py --roughness RESULTS.json [--radii 0.01,0.05]
+      python benchmarks/studies/keras_objective.py --retrain RESULTS.json [...] [--retrain-at 30,50]
+      python benchmarks/studies/keras_objective.py --table roughness|retrain  (again, from --out)
 
 ``quality.py`` minimizes each Keras task's validation loss as Keras reports it
 (``tasks.KerasTask.evaluate``: ``model.evaluate``, the ``val_loss`` a KerasTuner search sees).
@@ -66,11 +66,11 @@ import sys
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import _common
-import quality
-import tasks as task_defs
+import analyze
+from lib import _common
+from lib import tasks as task_defs
 
 
 def draw(task: Any, count: int, seed: int) -> list[dict[str, Any]]:
@@ -354,7 +354,7 @@ def main() -> None:
     parser.add_argument("--retrain-seeds", default="1000,1001,1002",
                         help="with --retrain: initialization seeds")
     parser.add_argument("--only-seeds", metavar="FIRST-LAST", default=None,
-                        type=quality.seed_range,
+                        type=analyze.seed_range,
                         help="with --retrain: only the runs of these task seeds")
     parser.add_argument("--only", default=None, metavar="TASKS/PEERS",
                         help="with --retrain: only these tasks and optimizers, e.g. "
@@ -379,7 +379,7 @@ def main() -> None:
             print_retrained(saved["rows"], args.pair)
         return
     if args.retrain:
-        runs = quality.load_runs(*args.retrain)
+        runs = analyze.load_runs(*args.retrain)
         if args.only_seeds:
             first, last = args.only_seeds
             runs = [r for r in runs if first <= r["seed"] <= last]
@@ -395,7 +395,7 @@ def main() -> None:
         print_retrained(report["rows"], args.pair)
         return
     if args.roughness:
-        runs = quality.load_runs(args.roughness)
+        runs = analyze.load_runs(args.roughness)
         radii = [float(r) for r in args.radii.split(",")]
         report = _common.in_process(roughness, runs, radii, args.neighbours)
         report["source"] = os.path.basename(args.roughness)
@@ -404,7 +404,7 @@ def main() -> None:
         print(_common.table(ROUGHNESS_COLUMNS, roughness_rows(report)))
         return
     if args.saturation:
-        runs = quality.load_runs(args.saturation)
+        runs = analyze.load_runs(args.saturation)
         bounds = {task.name: perfect_bound(len(task_defs.load(task.dataset)[3]))
                   for task in task_defs.keras_tasks()}
         print(_common.table(["task", "optimizer", "runs", f"best @{args.at} perfect",
@@ -412,7 +412,7 @@ def main() -> None:
                             saturation_rows(runs, bounds, args.at)))
         return
     if args.best_of:
-        runs = quality.load_runs(args.best_of)
+        runs = analyze.load_runs(args.best_of)
         report = _common.in_process(best_of, runs)
         report["source"] = os.path.basename(args.best_of)
         _common.save(report, args.out or os.path.join(_common.RESULTS,

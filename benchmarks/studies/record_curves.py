@@ -1,6 +1,6 @@
 """Records the table of real learning curves that ``early_stopping.py`` replays.
 
-Run:  python benchmarks/record_curves.py [--epochs 30] [--seeds 2]
+Run:  python benchmarks/studies/record_curves.py [--epochs 30] [--seeds 2]
       (writes benchmarks/data/curves.json; ~15 minutes on 2 cores)
 
 A grid of MLP configurations (units x layers x learning rate x dropout) is trained on
@@ -20,10 +20,9 @@ import sys
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import _common
-import tasks
+from lib import _common, tasks
 
 GRID: dict[str, list[Any]] = {
     "units": [16, 64, 256],

@@ -1,14 +1,14 @@
 """Configurations of the default algorithm (GP-UCB-PE) side by side, in process.
 
-Run:  python benchmarks/gp_variants.py --variants '{"ucb1.0": {"ucb_coefficient": 1.0}}'
+Run:  python benchmarks/studies/gp_variants.py --variants '{"ucb1.0": {"ucb_coefficient": 1.0}}'
           --tasks rosenbrock-4d,rastrigin-4d --seeds 10
-      python benchmarks/gp_variants.py --summarize     (the table again, from --out)
+      python benchmarks/studies/gp_variants.py --summarize     (the table again, from --out)
 
 The embedded service's default algorithm is Open Source Vizier's GP-UCB-PE
 (:mod:`vizier_keras.server.gp`). This script runs that designer directly, without the
 service, once with OSS's settings (``default``: ``gp.gp_ucb_pe_designer``; the service's
 default until 2026-11-29, when it took the variant ``seed5-ucb1.0``, ``gp.SERVICE_SETTINGS``)
-and once per variant, on the tasks of ``benchmarks/tasks.py``, and reports median best-so-far
+and once per variant, on the tasks of ``benchmarks/lib/tasks.py``, and reports median best-so-far
 values and, seed by seed, how often a variant did better or worse than ``default`` (with an
 exact sign test over all tasks): the evidence for or against changing a setting. A variant is
 a set of settings as ``gp.gp_ucb_pe_designer_with`` takes them, the form of
@@ -31,17 +31,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing as mp
 import os
 import sys
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import _common
-import tasks as task_defs
+from analyze import sign_test
+from lib import _common
+from lib import tasks as task_defs
 
 
 def _worker_init() -> None:
@@ -154,16 +154,6 @@ def summarize(runs: list[dict[str, Any]], at: int, baseline: str = "default"
                 entry[f"worse_than_{baseline}"] = worse
             summary[task][variant] = entry
     return summary
-
-
-def sign_test(better: int, worse: int) -> float:
-    """Two-sided exact sign test: the chance of a split at least this uneven if better and
-    worse were equally likely (ties left out)."""
-    n, k = better + worse, min(better, worse)
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
 
 
 def print_summary(summary: dict[str, Any], at: int, baseline: str = "default") -> None:

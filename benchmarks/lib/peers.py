@@ -27,7 +27,7 @@ import tempfile
 import time
 from typing import Any, Protocol
 
-from _common import PARENT
+from lib._common import PARENT
 
 PEERS = ("vizier", "vizier-random", "oss", "optuna-tpe", "optuna-tpe-independent", "kt-random",
          "kt-bo")
