@@ -67,6 +67,12 @@ def test_a_plain_training_script_reports_every_epoch_and_completes(local_server)
     final = {m["metricId"]: m["value"] for m in done["finalMeasurement"]["metrics"]}
     assert final["val_accuracy"] == pytest.approx(history.history["val_accuracy"][-1])
     assert callback.stats["epochs"] == 3 and callback.stats["measurements_sent"] == 3
+    # The run's background sender has ended with the run: a process that trains many models
+    # keeps no thread per run.
+    senders = [t for t in threading.enumerate() if t.name == "vizier-reporter"]
+    for thread in senders:
+        thread.join(timeout=5)
+    assert not [t for t in senders if t.is_alive()]
 
 
 def test_a_script_that_raises_leaves_an_infeasible_trial(local_server):

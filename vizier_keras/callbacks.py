@@ -62,8 +62,11 @@ class _Reporter:
     def _run(self) -> None:
         while True:
             job = self._queue.get()
+            if job is _STOP:
+                self._queue.task_done()
+                return
             try:
-                if job is _STOP or self.error is not None:
+                if self.error is not None:
                     continue
                 metrics, step, elapsed = job
                 self.client.add_trial_measurement(self.trial_name, metrics, step_count=step,
@@ -76,8 +79,6 @@ class _Reporter:
                 self.error = e
             finally:
                 self._queue.task_done()
-            if job is _STOP:
-                return
 
     def flush(self, timeout: float) -> bool:
         """Wait until every submitted measurement is handled; False if time ran out."""
