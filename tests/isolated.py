@@ -8,9 +8,12 @@ of TensorFlow fail, as in the server.
 
 from __future__ import annotations
 
+import atexit
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -18,8 +21,9 @@ _PRELUDE = textwrap.dedent("""
     import os, sys
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     sys.path.insert(0, {tests!r})
-    from vizier_keras.server.process import keep_tensorflow_out
+    from vizier_keras.server.process import enable_compilation_cache, keep_tensorflow_out
     keep_tensorflow_out()
+    enable_compilation_cache({cache!r})
     import warnings
     warnings.simplefilter("error")
     for message in ("This function is deprecated. Please call randint",
@@ -29,13 +33,19 @@ _PRELUDE = textwrap.dedent("""
 """)
 
 
+# One JAX compilation cache for the children of this test process, as the server keeps one: a
+# program compiled by one test is loaded, not compiled, by the next (the GP's tests share most).
+_CACHE = tempfile.mkdtemp(prefix="vizier-keras-test-jax-")
+atexit.register(shutil.rmtree, _CACHE, True)
+
+
 def run_python(code: str, timeout: float = 600) -> str:
     """Run ``code`` (dedented) in a fresh TensorFlow-free interpreter; return its stdout.
 
     Raises:
         AssertionError: the code failed; its output is in the message.
     """
-    source = _PRELUDE.format(tests=str(ROOT / "tests")) + textwrap.dedent(code)
+    source = _PRELUDE.format(tests=str(ROOT / "tests"), cache=_CACHE) + textwrap.dedent(code)
     out = subprocess.run([sys.executable, "-c", source], cwd=ROOT, capture_output=True,
                          text=True, timeout=timeout)
     if out.returncode != 0:
