@@ -657,7 +657,7 @@ def test_a_failing_algorithm_ends_its_operation_and_the_next_suggest_works():
 
         calls = {"n": 0}
 
-        def flaky(problem, algorithm, supporter):
+        def flaky(problem, algorithm, supporter, **_):
             calls["n"] += 1
             if calls["n"] == 1:
                 raise ZeroDivisionError("designer blew up")

@@ -482,3 +482,35 @@ def test_embedded_start_without_the_local_extra_says_which_extra_before_starting
     assert "or give project_id" in out.stdout and "project_id" not in out.stderr
     runs = tmp_path / "runs"
     assert not list(runs.glob("*.db")) and not list(runs.glob("*.log")), list(runs.iterdir())
+
+
+def test_a_seeded_server_repeats_its_suggestions_exactly(tmp_path):
+    # benchmarks/comparison.py seeds the server so that a run repeats: the same seed, study name
+    # and history give the same trials (the five seed trials and the first GP suggestion after
+    # them); another seed, or another study name, gives others.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(where: str, seed: str, name: str, count: int) -> list[dict[str, Any]]:
+        (tmp_path / where).mkdir()
+        proc = ServerProcess(tmp_path / where / "vizier.db", "--seed", seed)
+        try:
+            with VizierClient(proc.wait_ready(), retry=FAST_RETRY, timeout=120) as c:
+                study = c.create_study(PARENT, name,
+                                       {**SPEC, "algorithm": "ALGORITHM_UNSPECIFIED"})
+                suggested = []
+                for _ in range(count):
+                    trial = c.suggest_trials(study, 1, client_id="w", timeout=300).trials[0]
+                    values = {p["parameterId"]: p["value"] for p in trial["parameters"]}
+                    loss = (float(values["x"]) - 0.3) ** 2 + 0.01 * float(values["n"])
+                    c.complete_trial(trial["name"], {"loss": loss})
+                    suggested.append(values)
+                return suggested
+        finally:
+            proc.stop()
+
+    with ThreadPoolExecutor(4) as pool:
+        a, b, other_seed, other_name = pool.map(
+            run, "abcd", ("7", "7", "8", "7"), ("s", "s", "s", "t"), (6, 6, 3, 3))
+    assert a == b
+    # The centre first, then the seed's own quasi-random draws.
+    assert other_seed[1:] != a[1:3] and other_name[1:] != a[1:3]

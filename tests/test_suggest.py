@@ -41,7 +41,7 @@ class SlowAlgorithm:
         self.release = threading.Event()
         self.release.set()
 
-    def __call__(self, problem: Any, algorithm: str, supporter: Any) -> Any:
+    def __call__(self, problem: Any, algorithm: str, supporter: Any, **_: Any) -> Any:
         from vizier_keras.server import policies
 
         policy = policies.make_policy(problem, algorithm, supporter)

@@ -26,6 +26,7 @@ import functools
 import json
 import logging
 import threading
+import zlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -84,16 +85,40 @@ def _safe(factory: Callable[..., Any], problem: vz.ProblemStatement) -> Callable
     return make
 
 
+class _SeededDesignerPolicy(dp.DesignerPolicy):
+    """A designer policy whose designer draws its random numbers from a key fixed by the
+    server's seed, the study's display name and its trial count: the same seed, name and
+    history give the same suggestions, in any process (the study's resource name is drawn by
+    the service, so it is not part of the key)."""
+
+    def __init__(self, supporter: pythia.PolicySupporter, factory: Callable[..., Any],
+                 seed: int, display_name: str) -> None:
+        super().__init__(supporter, factory)
+        self._unseeded_factory = factory
+        self._key = f"{seed}/{display_name}"
+
+    def suggest(self, request: pythia.SuggestRequest) -> pythia.SuggestDecision:
+        import jax
+
+        key = zlib.crc32(f"{self._key}/{request.max_trial_id}".encode())
+        self._designer_factory = functools.partial(self._unseeded_factory,
+                                                   rng=jax.random.PRNGKey(key))
+        return super().suggest(request)
+
+
 def _policy(problem: vz.ProblemStatement, algorithm: str,
             supporter: pythia.PolicySupporter,
-            gp_settings: dict[str, Any] | None = None) -> pythia.Policy:
+            gp_settings: dict[str, Any] | None = None,
+            seed: int | None = None, display_name: str = "") -> pythia.Policy:
     if algorithm in ("ALGORITHM_UNSPECIFIED", "DEFAULT", ""):
         from vizier_keras.server import gp
 
-        if gp_settings is None:
-            return dp.DesignerPolicy(supporter, _safe(gp.service_designer, problem))
-        return dp.DesignerPolicy(supporter, _safe(
-            functools.partial(gp.gp_ucb_pe_designer_with, settings=gp_settings), problem))
+        factory: Callable[..., Any] = (
+            gp.service_designer if gp_settings is None
+            else functools.partial(gp.gp_ucb_pe_designer_with, settings=gp_settings))
+        if seed is not None and not _has_safety(problem):
+            return _SeededDesignerPolicy(supporter, factory, seed, display_name)
+        return dp.DesignerPolicy(supporter, _safe(factory, problem))
     if algorithm == "RANDOM_SEARCH":
         return _RandomPolicy(problem.search_space)
     if algorithm == "GAUSSIAN_PROCESS_BANDIT":
@@ -248,15 +273,20 @@ def vertex_spec_of(problem: vz.ProblemStatement) -> dict[str, Any]:
 
 def make_policy(problem: vz.ProblemStatement, algorithm: str,
                 supporter: pythia.PolicySupporter, *,
-                gp_settings: dict[str, Any] | None = None) -> pythia.Policy:
+                gp_settings: dict[str, Any] | None = None,
+                seed: int | None = None, display_name: str = "") -> pythia.Policy:
     """The policy that runs ``algorithm`` on ``problem``. ``gp_settings`` replaces the default
     algorithm's settings (:data:`.gp.SERVICE_SETTINGS`; ``{}`` is OSS's own) for every
-    study, in the form :func:`.gp.gp_ucb_pe_designer_with` takes."""
+    study, in the form :func:`.gp.gp_ucb_pe_designer_with` takes. ``seed`` makes the default
+    algorithm repeatable (in studies without safety metrics): its random key
+    comes from the seed, the study's ``display_name`` and its trial count instead of the
+    clock."""
     space = FlatSpace(vertex_spec_of(problem))
     if not space.is_conditional:
-        return _policy(problem, algorithm, supporter, gp_settings)
+        return _policy(problem, algorithm, supporter, gp_settings, seed, display_name)
     flat_supporter = _FlatSupporter(supporter, space, problem)
-    return _ActiveOnlyPolicy(_policy(problem, algorithm, flat_supporter, gp_settings), space)
+    return _ActiveOnlyPolicy(
+        _policy(problem, algorithm, flat_supporter, gp_settings, seed, display_name), space)
 
 
 class AlgorithmError(grpc.RpcError):
@@ -291,8 +321,10 @@ class PythiaService:
             suggest_request = svz.SuggestConverter.from_request_proto(request)
             supporter = service_policy_supporter.ServicePolicySupporter(
                 request.study_descriptor.guid, self._vizier_service)
-            policy = self._policy_factory(suggest_request.study_config, request.algorithm,
-                                          supporter)
+            guid = request.study_descriptor.guid
+            policy = self._policy_factory(
+                suggest_request.study_config, request.algorithm, supporter,
+                display_name=self._vizier_service.datastore.load_study(guid).display_name)
             decision = policy.suggest(suggest_request)
             if len(decision.suggestions) < suggest_request.count:
                 raise RuntimeError(f"the algorithm gave {len(decision.suggestions)} of the "

@@ -90,7 +90,8 @@ def _write_atomically(path: str, payload: Json) -> None:
 def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
           token: str | None = None, ready_file: str | None = None,
           parent_pid: int | None = None, compilation_cache: str | None = None,
-          gp_settings: dict[str, Any] | None = None, insecure: bool = False) -> None:
+          gp_settings: dict[str, Any] | None = None, insecure: bool = False,
+          seed: int | None = None) -> None:
     """Serve the Vizier API for ``database`` until SIGTERM or SIGINT (or the death of
     ``parent_pid``).
 
@@ -106,6 +107,8 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
             (:data:`.gp.SERVICE_SETTINGS`; ``{}`` runs OSS's own), for every study: for
             experiments. Checked before the server starts (ValueError).
         insecure: Serve beyond loopback without a token (anyone who reaches it can use it).
+        seed: Make the default algorithm repeatable: the same seed, study name and history
+            give the same suggestions (for benchmarks; by default it draws from the clock).
 
     Raises:
         StartupError: The server cannot start as asked (one sentence: the problem, the fix).
@@ -137,15 +140,18 @@ def serve(database: str, *, host: str = "127.0.0.1", port: int = 8080,
             enable_compilation_cache(cache)
         from vizier_keras.server.service import VizierService
 
-        if gp_settings is None:
+        if gp_settings is None and seed is None:
             service = VizierService(database)
         else:
             from vizier_keras.server import policies
 
-            logger.warning("the default algorithm runs with GP settings %s, not the shipped "
-                           "ones", json.dumps(gp_settings, sort_keys=True))
+            if gp_settings is not None:
+                logger.warning("the default algorithm runs with GP settings %s, not the "
+                               "shipped ones", json.dumps(gp_settings, sort_keys=True))
+            if seed is not None:
+                logger.info("the default algorithm is seeded with %d", seed)
             service = VizierService(database, policy_factory=functools.partial(
-                policies.make_policy, gp_settings=gp_settings))
+                policies.make_policy, gp_settings=gp_settings, seed=seed))
         try:
             http = VizierHTTPServer(service, host, port, token)
         except OSError as e:
@@ -194,6 +200,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"vizier-keras serve: ${name} must be an integer, got {value!r}") from None
+
+
 def keep_tensorflow_out() -> None:
     """Keep TensorFlow out of the server process.
 
@@ -227,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="JSON object: the default algorithm's settings in place of the "
                              "shipped ones, for experiments ('{}' runs Open Source Vizier's "
                              "own; default: $VIZIER_KERAS_GP_SETTINGS)")
+    parser.add_argument("--seed", type=int, default=_env_int("VIZIER_KERAS_SEED"),
+                        help="seed of the default algorithm: the same seed, study name and "
+                             "history give the same suggestions (default: $VIZIER_KERAS_SEED, "
+                             "else unseeded)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
@@ -254,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(args.database, host=args.host, port=args.port, token=token,
               ready_file=args.ready_file, parent_pid=args.parent_pid,
               compilation_cache=args.compilation_cache, gp_settings=gp_settings,
-              insecure=args.insecure)
+              insecure=args.insecure, seed=args.seed)
     except StartupError as e:
         print(f"vizier-keras serve: {e}", file=sys.stderr)
         return 2

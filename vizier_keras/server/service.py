@@ -101,8 +101,9 @@ class VizierService:
 
     Args:
         database: Path of the SQLite file (created if missing).
-        policy_factory: Builds the Pythia policy for (problem, algorithm, supporter); the
-            default runs the algorithms of :mod:`.policies`.
+        policy_factory: Builds the Pythia policy for (problem, algorithm, supporter,
+            display_name=the study's display name); the default runs the algorithms of
+            :mod:`.policies`.
     """
 
     def __init__(self, database: str | os.PathLike[str], *,
