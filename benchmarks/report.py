@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import early_stopping
 import overhead
+import quickstart_idle
 import scaling
 import soak
 from lib import _common
@@ -177,6 +178,8 @@ SECTIONS: list[tuple[str, str, str, Callable[[Result], str]]] = [
      "scaling", "scaling.py", scaling.table),
     ("How long do workers take to finish a fixed number of trials?", "scaling_trials",
      "scaling.py --trials 40", scaling_trials_section),
+    ("How much of the README's quickstart is the tuner waiting? (empty compilation cache)",
+     "quickstart_idle", "quickstart_idle.py", quickstart_idle.table),
     ("How long until every worker of a burst has a trial? (GP study, 20 completed trials)",
      "burst", "scaling.py --burst 1,8,32", scaling.burst_table),
     ("Does anything get lost under kills, dropped connections and hostile requests?", "soak",
@@ -197,7 +200,7 @@ STUDIES: list[tuple[str, str | None, str]] = [
 
 
 def render() -> str:
-    names = {name for _, name, _, _ in SECTIONS} | {"quickstart_idle", "quality_verdict"}
+    names = {name for _, name, _, _ in SECTIONS} | {"quality_verdict"}
     results = {name: load(name) for name in names}
     dated = [r for r in results.values() if r and isinstance(r.get("machine"), dict)
              and "cpu" in r["machine"]]

@@ -680,3 +680,114 @@ def test_analyze_reads_a_result_file_by_subcommand(tmp_path, capsys):
     assert "sphere-2d" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         analyze.main(["combine", str(path)])  # -o is required
+
+
+# ------------------------------------------------------- the pre-registered comparison (#36)
+
+def test_the_twenty_registered_problems_build_and_score():
+    from lib import problems
+
+    names = problems.registered()
+    assert len(names) == 20 and len(set(names)) == 20
+    families = [problems.by_name(n).family for n in names]
+    assert (families.count("tables"), families.count("functions"),
+            families.count("keras")) == (13, 5, 2)
+    for name in [*names, "step_ellipsoid-8d", "attractive_sector-4d"]:
+        problem = problems.by_name(name)
+        assert problem.space().space, name
+        if problem.family != "keras":
+            assert problem.regret_floor(0) > 0, name
+
+
+@pytest.mark.parametrize("name", ["hpobench-australian", "hpolib-protein_structure",
+                                  "nasbench201-cifar10"])
+def test_a_table_shows_one_recorded_run_and_scores_the_mean(name):
+    from lib import problems
+
+    problem = problems.by_name(name)
+    hp = problem.space()
+    # The table's best configuration: its mean is the optimum, its z the floor.
+    best_key = max(problem._b._dataset,
+                   key=lambda k: (1 if problem.maximize else -1)
+                   * float(np.mean(problem._b._dataset[k][problem.metric])))
+    values = {}
+    for (param, choices), digit in zip(problem._b.search_space.items(), best_key, strict=True):
+        values[param] = (str(choices[int(digit)]) if problem._b.param_types[param] is str
+                         else int(digit))
+    hp_names = {h.name for h in hp.space}
+    assert set(values) == hp_names
+    runs = problem._runs(values)
+    assert len(runs) >= 3
+    assert problem.score(values, 0) == pytest.approx(np.mean(runs))
+    assert problem.score(values, 0) == pytest.approx(problem.optimum(0))
+    assert problems.z_score(problem, values, 0) == pytest.approx(
+        math.log10(problem.regret_floor(0)))
+    sign = -1 if problem.maximize else 1
+    seen = {problem.observe(values, 0, draw) for draw in range(12)}
+    assert seen == {sign * r for r in runs}  # every draw is one recorded run, to minimize
+
+
+def test_gallagher_is_zero_at_its_optimum_only():
+    from lib import problems
+
+    problem = problems.by_name("gallagher101-4d")
+    for seed in (0, 5):
+        x_opt = problem._instance(seed)["x_opt"]
+        assert problem.value(x_opt, seed) == pytest.approx(0.0, abs=1e-12)
+        rng = np.random.default_rng(seed)
+        assert min(problem.value(rng.uniform(-5, 5, 4), seed) for _ in range(200)) > 0
+    assert problem._instance(0)["x_opt"].tolist() != problem._instance(1)["x_opt"].tolist()
+
+
+def _synthetic(z_by_optimizer: dict[str, float], problems: int = 20, seeds: int = 3,
+               spread: float = 0.0) -> list[dict]:
+    import comparison
+
+    rng = np.random.default_rng(0)
+    runs = []
+    for p in range(problems):
+        for seed in range(seeds):
+            noise = float(rng.normal(0, spread)) if spread else 0.0
+            for optimizer, z in z_by_optimizer.items():
+                runs.append({"problem": f"p{p}", "family": "tables" if p < 13 else "functions",
+                             "optimizer": optimizer, "seed": seed, "optimum": 0.0, "eps": 1e-3,
+                             "at": {str(a): {"z": z + noise - (0.1 if a == 50 else 0),
+                                             "score": 10 ** (z + noise)}
+                                    for a in comparison.READ_AT}})
+    return runs
+
+
+def test_the_verdict_reads_the_protocols_targets():
+    import comparison
+
+    better = comparison.verdict(_synthetic({"vizier": -1.0, "optuna-tpe": -0.5, "kt-bo": -0.4,
+                                            "kt-random": 0.0}, spread=0.3))
+    assert better["at"]["30"]["mean_ranks"]["vizier"] == 1.0
+    assert better["at"]["30"]["peers"]["optuna-tpe"]["median_d"] == pytest.approx(-0.5)
+    assert better["at"]["30"]["peers"]["optuna-tpe"]["wilcoxon_p"] < 0.05
+    assert better["at"]["30"]["target_1_met"] and better["met"]
+    # Ours at 30 (-1.0) against TPE at 50 (-0.6): D = -0.4 on every problem.
+    assert better["cross"]["optuna-tpe"]["median_d"] == pytest.approx(-0.4)
+    level = comparison.verdict(_synthetic({"vizier": -0.5, "optuna-tpe": -0.5, "kt-bo": -0.4,
+                                           "kt-random": 0.0}))
+    assert level["at"]["30"]["peers"]["optuna-tpe"]["wilcoxon_p"] == 1.0
+    assert not level["met"]
+    worse = comparison.verdict(_synthetic({"vizier": 0.0, "optuna-tpe": -0.5, "kt-bo": -0.4,
+                                           "kt-random": 0.0}))
+    assert worse["families"]["tables"]["mean_d_vs_best_peer"] == pytest.approx(0.5)
+    assert not worse["families"]["tables"]["met"]
+    assert comparison.critical_difference(4, 20) == pytest.approx(2.569 * math.sqrt(20 / 120))
+
+
+def test_a_comparison_run_repeats_and_reads_its_incumbent():
+    import comparison
+
+    assert comparison.incumbent([3.0, 1.0, 1.0, 0.5], 3) == 1  # first of ties, within count
+    first = comparison.one_run("hpobench-kc1", "optuna-tpe", 4, 6, None)
+    again = comparison.one_run("hpobench-kc1", "optuna-tpe", 4, 6, None)
+    assert first["params"] == again["params"] and first["observed"] == again["observed"]
+    assert first["at"] == {}  # 6 trials: read at neither 30 nor 50
+    assert first["eps"] > 0 and first["family"] == "tables"
+    with pytest.raises(argparse.ArgumentTypeError, match="'3-1'"):
+        comparison.seed_range("3-1")
+    assert comparison.seed_range("10-18") == list(range(10, 19))

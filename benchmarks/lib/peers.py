@@ -45,7 +45,8 @@ class Optimizer(Protocol):
 class VizierService:
     """A study on a running Vizier service (the embedded one, at ``endpoint``)."""
 
-    def __init__(self, endpoint: str, space: Any, seed: int, algorithm: str) -> None:
+    def __init__(self, endpoint: str, space: Any, seed: int, algorithm: str,
+                 study_id: str | None = None) -> None:
         import keras_tuner as kt
 
         from vizier_keras import convert
@@ -55,7 +56,7 @@ class VizierService:
         self._client = VizierClient(endpoint, timeout=(10, 600))
         spec = convert.study_spec(space, kt.Objective("value", "min"), algorithm=algorithm)
         self._study = self._client.create_study(
-            PARENT, f"bench-{algorithm}-{seed}-{time.time_ns()}", spec)
+            PARENT, study_id or f"bench-{algorithm}-{seed}-{time.time_ns()}", spec)
         self._trial: dict[str, Any] | None = None
 
     def ask(self) -> dict[str, Any]:
@@ -197,12 +198,14 @@ class KerasTunerOracle:
         pass
 
 
-def make(peer: str, space: Any, seed: int, max_trials: int, endpoint: str | None = None
-         ) -> Optimizer:
+def make(peer: str, space: Any, seed: int, max_trials: int, endpoint: str | None = None,
+         study_id: str | None = None) -> Optimizer:
+    """``peer`` on ``space``; ``study_id`` names the Vizier peers' study (a service started
+    with a seed repeats a study's suggestions by its name and trial count)."""
     if peer in ("vizier", "vizier-random"):
         assert endpoint is not None, "the Vizier peers need a running service"
         algorithm = "ALGORITHM_UNSPECIFIED" if peer == "vizier" else "RANDOM_SEARCH"
-        return VizierService(endpoint, space, seed, algorithm)
+        return VizierService(endpoint, space, seed, algorithm, study_id)
     if peer == "oss":
         return PlainOSS(space, seed)
     if peer == "optuna-tpe":

@@ -1,0 +1,362 @@
+"""The pre-registered quality comparison of issue 36 (``notes/quality-protocol.md``): 20
+problems, our default algorithm against Optuna TPE, KerasTuner BO and KerasTuner random.
+
+Run (from benchmarks/):
+      python comparison.py run --seeds 0-2     (the screening: results/quality_screening.json)
+      python comparison.py saturation results/quality_screening.json
+      python comparison.py run --seeds 10-18 --out results/quality_verdict.json
+      python comparison.py verdict results/quality_verdict.json --write
+
+``run`` is resumable: the runs already in ``--out`` (by problem, optimizer and seed) are kept and
+not run again, and each finished run is written at once; parts made elsewhere are joined with
+``combine``. Every optimizer runs ``--trials`` (50) trials; a run records what the optimizer
+saw, and its incumbent (its own best by what it saw) at 30 and 50 trials with the protocol's
+score z. Our service is started with ``--service-seed`` (``vizier-keras serve --seed``): each
+suggestion's random key comes from that seed, the study's name (which holds the problem and the
+run seed) and its trial count, so a run repeats exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lib import _common
+from lib import problems as registry
+
+OURS = "vizier"
+PEERS = ("optuna-tpe", "kt-bo", "kt-random")
+READ_AT = (30, 50)
+# Nemenyi's critical value q_0.05 for k = 2..6 optimizers (Demsar 2006, table 5a).
+NEMENYI_Q05 = {2: 1.960, 3: 2.343, 4: 2.569, 5: 2.728, 6: 2.850}
+Run = dict[str, Any]
+
+
+def seed_range(text: str) -> list[int]:
+    """'FIRST-LAST' (or one seed) as the list of seeds; an argparse error names the value."""
+    first, _, last = text.partition("-")
+    last = last or first
+    if not (first.isdigit() and last.isdigit() and int(first) <= int(last)):
+        raise argparse.ArgumentTypeError(f"seeds must be FIRST-LAST, e.g. 0-2; got {text!r}")
+    return list(range(int(first), int(last) + 1))
+
+
+def incumbent(observed: list[float], count: int) -> int:
+    """Index of the optimizer's own best among its first ``count`` trials (the first of ties)."""
+    window = observed[:count]
+    return min(range(len(window)), key=lambda i: (window[i], i))
+
+
+def one_run(problem_name: str, optimizer: str, seed: int, trials: int, endpoint: str | None
+            ) -> Run:
+    """One optimizer on one problem: ``trials`` asks, each told what the problem shows."""
+    from lib import peers
+
+    problem = registry.by_name(problem_name)
+    draws = np.random.default_rng([seed, zlib.crc32(problem_name.encode()), 36])
+    opt = peers.make(optimizer, problem.space(), seed, trials, endpoint,
+                     study_id=f"cmp-{problem_name}-{optimizer}-{seed}")
+    params: list[dict[str, Any]] = []
+    observed: list[float] = []
+    ask_seconds: list[float] = []
+    try:
+        for _ in range(trials):
+            began = time.perf_counter()
+            values = opt.ask()
+            ask_seconds.append(time.perf_counter() - began)
+            value = problem.observe(values, seed, int(draws.integers(1 << 30)))
+            opt.tell(values, value)
+            params.append(dict(values))
+            observed.append(value)
+    finally:
+        opt.close()
+    run: Run = {"problem": problem_name, "family": problem.family, "optimizer": optimizer,
+                "seed": seed, "params": params, "observed": observed,
+                "ask_seconds": ask_seconds, "at": {}}
+    for count in READ_AT:
+        if count <= trials:
+            i = incumbent(observed, count)
+            run["at"][str(count)] = {"trial": i + 1, "score": problem.score(params[i], seed),
+                                     "z": registry.z_score(problem, params[i], seed)}
+    optimum, eps = problem.optimum(seed), problem.regret_floor(seed)
+    run["optimum"], run["eps"] = optimum, eps
+    return run
+
+
+def _run(job: tuple[Any, ...]) -> Run:
+    return one_run(*job)
+
+
+def _key(run: Run) -> tuple[str, str, int]:
+    return run["problem"], run["optimizer"], run["seed"]
+
+
+def load(paths: Iterable[str]) -> list[Run]:
+    """The runs of result files; a later file's run of the same key replaces an earlier one."""
+    by_key: dict[tuple[str, str, int], Run] = {}
+    for path in paths:
+        with open(path) as f:
+            for run in json.load(f)["runs"]:
+                by_key[_key(run)] = run
+    return list(by_key.values())
+
+
+def run_command(args: argparse.Namespace) -> None:
+    problems = registry.registered() if args.problems == "all" else args.problems.split(",")
+    unknown = sorted(set(problems) - set(registry.registered()) - set(registry.RESERVE))
+    if unknown:
+        raise SystemExit(f"comparison.py run: unknown problem(s) {', '.join(unknown)}; "
+                         f"registered: {', '.join(registry.registered())}; reserve: "
+                         f"{', '.join(registry.RESERVE)}")
+    optimizers = args.optimizers.split(",")
+    report: dict[str, Any] = {"machine": _common.machine(), "protocol":
+                              "notes/quality-protocol.md", "args": vars(args), "runs": []}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            report["runs"] = json.load(f)["runs"]
+    done = {_key(r) for r in report["runs"]}
+    jobs = [(p, o, s) for p in problems for s in args.seeds for o in optimizers
+            if (p, o, s) not in done]
+    # The slow first: Keras problems and the GP-based optimizers.
+    jobs.sort(key=lambda j: (not j[0].startswith("mlp"), j[1] not in ("vizier", "kt-bo")))
+    server = None
+    if any(o.startswith("vizier") for o in optimizers) and jobs:
+        from vizier_keras.server.embedded import start_local_server
+
+        server = start_local_server(os.path.join(tempfile.mkdtemp(), "comparison.db"),
+                                    env={"VIZIER_KERAS_SEED": str(args.service_seed)})
+    began = time.time()
+    try:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(args.workers) as pool:
+            full = [(p, o, s, args.trials, server.url if server else None) for p, o, s in jobs]
+            for i, run in enumerate(pool.imap_unordered(_run, full)):
+                report["runs"].append(run)
+                _common.save(report, args.out)
+                z = " ".join(f"z@{k} {v['z']:.2f}" for k, v in run["at"].items())
+                print(f"[{i + 1}/{len(jobs)} {time.time() - began:.0f} s] {run['problem']} "
+                      f"{run['optimizer']} seed {run['seed']}: {z}", flush=True)
+    finally:
+        if server is not None:
+            server.stop()
+    print(f"{len(report['runs'])} runs in {args.out}")
+
+
+# ------------------------------------------------------------------------------ statistics
+
+def z_table(runs: list[Run], at: int) -> dict[tuple[str, str], dict[int, float]]:
+    """z by (problem, optimizer) and seed, read at ``at`` trials."""
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for r in runs:
+        if str(at) in r["at"]:
+            out.setdefault((r["problem"], r["optimizer"]), {})[r["seed"]] = r["at"][str(at)]["z"]
+    return out
+
+
+def paired_d(mine: dict[int, float], peer: dict[int, float]) -> float | None:
+    """Mean over the seeds both ran of z_ours - z_peer (None when no seed is shared)."""
+    seeds = sorted(set(mine) & set(peer))
+    if not seeds:
+        return None
+    return float(np.mean([mine[s] - peer[s] for s in seeds]))
+
+
+def differences(runs: list[Run], peer: str, at: int, peer_at: int | None = None
+                ) -> dict[str, float]:
+    """Per problem, D = mean over shared seeds of z_ours@at - z_peer@peer_at."""
+    ours, theirs = z_table(runs, at), z_table(runs, peer_at or at)
+    out = {}
+    for (problem, optimizer), mine in ours.items():
+        if optimizer != OURS or (problem, peer) not in theirs:
+            continue
+        d = paired_d(mine, theirs[problem, peer])
+        if d is not None:
+            out[problem] = d
+    return out
+
+
+def wilcoxon_less(ds: list[float]) -> float:
+    """One-sided Wilcoxon signed-rank p that the D values sit below 0 (1.0 when all are 0)."""
+    if not ds or all(d == 0 for d in ds):
+        return 1.0
+    return float(stats.wilcoxon(ds, alternative="less", zero_method="wilcox").pvalue)
+
+
+def mean_ranks(runs: list[Run], at: int, optimizers: list[str]
+               ) -> tuple[dict[str, float], float, list[str]]:
+    """Per optimizer, its mean rank over the problems every optimizer ran (rank 1 = lowest mean
+    z; ties share the mean rank); the Friedman test's p; the problems used."""
+    z = z_table(runs, at)
+    problems = sorted({p for p, _ in z if all((p, o) in z for o in optimizers)})
+    if not problems:
+        return {}, math.nan, []
+    matrix = np.array([[np.mean(list(z[p, o].values())) for o in optimizers] for p in problems])
+    ranks = np.vstack([stats.rankdata(row) for row in matrix])
+    p = math.nan
+    if len(optimizers) >= 3 and len(problems) >= 2:
+        p = float(stats.friedmanchisquare(*matrix.T).pvalue)
+    return dict(zip(optimizers, ranks.mean(axis=0).tolist(), strict=True)), p, problems
+
+
+def critical_difference(k: int, n: int) -> float:
+    """Nemenyi's critical difference of mean ranks at alpha 0.05 (k optimizers, n problems)."""
+    return NEMENYI_Q05[k] * math.sqrt(k * (k + 1) / (6.0 * n))
+
+
+def verdict(runs: list[Run]) -> dict[str, Any]:
+    """The protocol's three targets, read from ``runs``."""
+    optimizers = [OURS, *PEERS]
+    out: dict[str, Any] = {"at": {}, "cross": {}, "families": {}}
+    met = True
+    for at in READ_AT:
+        ranks, friedman_p, used = mean_ranks(runs, at, optimizers)
+        entry: dict[str, Any] = {"mean_ranks": ranks, "friedman_p": friedman_p,
+                                 "problems": len(used), "peers": {}}
+        if used:
+            entry["critical_difference"] = critical_difference(len(optimizers), len(used))
+        for peer in PEERS:
+            ds = differences(runs, peer, at)
+            values = list(ds.values())
+            entry["peers"][peer] = {"problems": len(ds), "median_d": float(np.median(values))
+                                    if values else math.nan,
+                                    "regret_ratio": 10 ** float(np.median(values))
+                                    if values else math.nan,
+                                    "wilcoxon_p": wilcoxon_less(values), "d": ds}
+        best = bool(ranks) and min(ranks, key=lambda o: ranks[o]) == OURS
+        entry["target_1_met"] = best and all(e["wilcoxon_p"] < 0.05
+                                             for e in entry["peers"].values())
+        met = met and entry["target_1_met"]
+        out["at"][str(at)] = entry
+    for peer in ("optuna-tpe", "kt-bo"):
+        cross = list(differences(runs, peer, 30, peer_at=50).values())
+        ok = bool(cross) and float(np.median(cross)) <= 0 and wilcoxon_less(cross) < 0.05
+        out["cross"][peer] = {"median_d": float(np.median(cross)) if cross else math.nan,
+                              "wilcoxon_p": wilcoxon_less(cross), "met": ok}
+        met = met and ok
+    # Target 3: per family, mean D against each problem's best peer (lowest mean z) at 30.
+    z = z_table(runs, 30)
+    families = {r["problem"]: r["family"] for r in runs}
+    per_family: dict[str, list[float]] = {}
+    for problem, family in families.items():
+        if (problem, OURS) not in z:
+            continue
+        peers_here = {p: z[problem, p] for p in PEERS if (problem, p) in z}
+        if not peers_here:
+            continue
+        best_peer = min(peers_here, key=lambda p: float(np.mean(list(peers_here[p].values()))))
+        d = paired_d(z[problem, OURS], peers_here[best_peer])
+        if d is not None:
+            per_family.setdefault(family, []).append(d)
+    for family, family_ds in per_family.items():
+        mean = float(np.mean(family_ds))
+        out["families"][family] = {"problems": len(family_ds), "mean_d_vs_best_peer": mean,
+                                   "met": mean <= 0.1}
+        met = met and mean <= 0.1
+    out["met"] = met
+    return out
+
+
+def verdict_table(result: dict[str, Any]) -> str:
+    """One row per peer and trial count: problems, median D, regret ratio, Wilcoxon p."""
+    rows = []
+    for at, entry in result["at"].items():
+        for peer, e in entry["peers"].items():
+            rows.append([f"@{at}", peer, e["problems"], e["median_d"], e["regret_ratio"],
+                         e["wilcoxon_p"], entry["mean_ranks"].get(peer, math.nan)])
+        rows.append([f"@{at}", f"{OURS} (ours)", entry["problems"], "", "", "",
+                     entry["mean_ranks"].get(OURS, math.nan)])
+    for peer, e in result["cross"].items():
+        rows.append(["ours @30 vs peer @50", peer, "", e["median_d"], 10 ** e["median_d"]
+                     if e["median_d"] == e["median_d"] else math.nan, e["wilcoxon_p"], ""])
+    return _common.table(["read at", "optimizer", "problems", "median D", "regret ratio",
+                          "Wilcoxon p (D < 0)", "mean rank"], rows)
+
+
+def saturation(runs: list[Run]) -> dict[str, bool]:
+    """Per problem, the protocol's saturation rule at 30 trials: the best peer's median regret
+    is at or under eps (Keras: half of the peers' incumbents have a validation loss under
+    1e-3, the operational form of "perfect on validation")."""
+    out: dict[str, bool] = {}
+    by_problem: dict[str, list[Run]] = {}
+    for r in runs:
+        if r["optimizer"] in PEERS and "30" in r["at"]:
+            by_problem.setdefault(r["problem"], []).append(r)
+    for problem, rs in by_problem.items():
+        if rs[0]["optimum"] is None:
+            out[problem] = sum(r["at"]["30"]["score"] < 1e-3 for r in rs) >= len(rs) / 2
+            continue
+        medians = []
+        for peer in PEERS:
+            regrets = [abs(r["at"]["30"]["score"] - r["optimum"]) for r in rs
+                       if r["optimizer"] == peer]
+            if regrets:
+                medians.append(float(np.median(regrets)))
+        eps = float(np.median([r["eps"] for r in rs]))
+        out[problem] = bool(medians) and min(medians) <= eps
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run (or resume) the comparison")
+    run.add_argument("--seeds", type=seed_range, default=seed_range("0-2"))
+    run.add_argument("--trials", type=int, default=50)
+    run.add_argument("--problems", default="all", help="'all' or comma-separated names")
+    run.add_argument("--optimizers", default=",".join((OURS, *PEERS)))
+    run.add_argument("--workers", type=int, default=2)
+    run.add_argument("--service-seed", type=int, default=36,
+                     help="the embedded service's suggestion seed (VIZIER_KERAS_SEED)")
+    run.add_argument("--out", default=os.path.join(_common.RESULTS, "quality_screening.json"))
+    combined = commands.add_parser("combine", help="one result file from parts")
+    combined.add_argument("json", nargs="+")
+    combined.add_argument("-o", "--out", required=True)
+    sat = commands.add_parser("saturation", help="which problems the saturation rule replaces")
+    sat.add_argument("json", nargs="+")
+    read = commands.add_parser("verdict", help="the targets, read from result files")
+    read.add_argument("json", nargs="+")
+    read.add_argument("--write", action="store_true",
+                      help="store the verdict in the (last) result file, for the report")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        run_command(args)
+    elif args.command == "combine":
+        runs = load(args.json)
+        _common.save({"machine": _common.machine(), "protocol": "notes/quality-protocol.md",
+                      "parts": args.json, "runs": runs}, args.out)
+        print(f"{len(runs)} runs in {args.out}")
+    elif args.command == "saturation":
+        for problem, saturated in sorted(saturation(load(args.json)).items()):
+            print(f"{problem}: {'SATURATED (replace from the reserve)' if saturated else 'ok'}")
+    else:
+        result = verdict(load(args.json))
+        print(verdict_table(result))
+        for family, e in result["families"].items():
+            print(f"  {family}: mean D vs best peer {e['mean_d_vs_best_peer']:+.3f} "
+                  f"({'met' if e['met'] else 'NOT met'})")
+        print(f"  all targets: {'met' if result['met'] else 'NOT met'}")
+        if args.write:
+            with open(args.json[-1]) as f:
+                report = json.load(f)
+            report["verdict"], report["met"] = result, result["met"]
+            report["reading"] = ("all three targets met" if result["met"]
+                                 else "not met (see the table)")
+            _common.save(report, args.json[-1])
+
+
+if __name__ == "__main__":
+    main()
