@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import requests
 from hypothesis import settings
+from isolated import JAX_CACHE_VARIABLE
 from scripted_server import ScriptedServer
 from vertex_shaped import VertexShapedSession
 
@@ -34,6 +37,25 @@ TRIAL = f"{STUDY}/trials/1"
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05,
                          exhausted_initial_backoff=0.01, deadline=30)
 FAST_POLL = PollPolicy(initial_delay=0.01, max_delay=0.05, timeout=10)
+
+_MADE_JAX_CACHE = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One JAX compilation cache for every process this run starts (run_python's children and
+    # the servers of processes.ServerProcess), as the user's cache serves all their servers: a
+    # program compiled by one test is loaded, not compiled, by the next. pytest-xdist starts
+    # its workers after this hook, so they inherit the variable; the process that made the
+    # directory removes it.
+    if not os.environ.get(JAX_CACHE_VARIABLE):
+        os.environ[JAX_CACHE_VARIABLE] = tempfile.mkdtemp(prefix="vizier-keras-test-jax-")
+        config.stash[_MADE_JAX_CACHE] = os.environ[JAX_CACHE_VARIABLE]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = config.stash.get(_MADE_JAX_CACHE, None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,10 @@ of TensorFlow fail, as in the server.
 
 from __future__ import annotations
 
-import atexit
+import os
 import pathlib
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -23,7 +21,8 @@ _PRELUDE = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from vizier_keras.server.process import enable_compilation_cache, keep_tensorflow_out
     keep_tensorflow_out()
-    enable_compilation_cache({cache!r})
+    if {cache!r}:
+        enable_compilation_cache({cache!r})
     import warnings
     warnings.simplefilter("error")
     for message in ("This function is deprecated. Please call randint",
@@ -33,10 +32,14 @@ _PRELUDE = textwrap.dedent("""
 """)
 
 
-# One JAX compilation cache for the children of this test process, as the server keeps one: a
-# program compiled by one test is loaded, not compiled, by the next (the GP's tests share most).
-_CACHE = tempfile.mkdtemp(prefix="vizier-keras-test-jax-")
-atexit.register(shutil.rmtree, _CACHE, True)
+# The test run's JAX compilation cache (conftest.py makes it; the GP's tests share most of their
+# programs).
+JAX_CACHE_VARIABLE = "VIZIER_KERAS_TEST_JAX_CACHE"
+
+
+def jax_cache() -> str:
+    """The test run's compilation cache directory ("" when none is set: caching off)."""
+    return os.environ.get(JAX_CACHE_VARIABLE, "")
 
 
 def run_python(code: str, timeout: float = 600) -> str:
@@ -45,7 +48,7 @@ def run_python(code: str, timeout: float = 600) -> str:
     Raises:
         AssertionError: the code failed; its output is in the message.
     """
-    source = _PRELUDE.format(tests=str(ROOT / "tests"), cache=_CACHE) + textwrap.dedent(code)
+    source = _PRELUDE.format(tests=str(ROOT / "tests"), cache=jax_cache()) + textwrap.dedent(code)
     out = subprocess.run([sys.executable, "-c", source], cwd=ROOT, capture_output=True,
                          text=True, timeout=timeout)
     if out.returncode != 0:

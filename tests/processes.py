@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+from isolated import jax_cache
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -24,7 +26,7 @@ class ServerProcess:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vizier_keras.cli", "serve", "--database", str(database),
-             "--port", "0", "--ready-file", str(self.ready), "--compilation-cache", "",
+             "--port", "0", "--ready-file", str(self.ready), "--compilation-cache", jax_cache(),
              *extra], stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
         self.url = ""
 
