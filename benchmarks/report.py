@@ -19,6 +19,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import comparison
 import early_stopping
 import overhead
 import quickstart_idle
@@ -89,32 +90,31 @@ def target_rows(results: dict[str, Result | None]) -> list[list[str]]:
     rows.append(["#33", "quickstart idle share, empty compilation cache: <= 5%",
                  f"{idle['idle_share']:.0%} of {idle['search_seconds']:.0f} s" if idle else "-",
                  _verdict(idle["idle_share"] <= 0.05 if idle else None), "quickstart_idle"])
-    verdict = results["quality_verdict"]
+    verdict, screening = results["quality_verdict"], results["quality_screening"]
+    reading = "not run yet"
+    if screening:
+        reading = f"screening: {len(screening['runs'])} runs; verdict not run yet"
     rows.append(["#36", "pre-registered 20-problem comparison (notes/quality-protocol.md)",
-                 verdict["reading"] if verdict else "not run yet",
+                 verdict["reading"] if verdict else reading,
                  _verdict(verdict["met"] if verdict else None), "quality_verdict"])
     return rows
 
 
 # ------------------------------------------------------------------------------ the sections
 
-def quality_section(result: Result) -> str:
-    """One row per task: each optimizer's median best at the targets' trial (and TPE's at its
-    last), lower is better."""
-    summary = result["summary"]
-    at = summary["at"]
-    peers = sorted({p for entry in summary["tasks"].values() for p in entry},
-                   key=lambda p: (p != "vizier", p))
-    headers = ["task", *(f"{p} @{at}" for p in peers), "optuna-tpe @last"]
-    rows = [[task, *(entry[p][f"median_best_at_{at}"] if p in entry else float("nan")
-                     for p in peers),
-             entry["optuna-tpe"]["median_best"] if "optuna-tpe" in entry else float("nan")]
-            for task, entry in summary["tasks"].items()]
-    seeds = sorted({e["seeds"] for entry in summary["tasks"].values() for e in entry.values()})
-    lines = [f"Median over {'/'.join(map(str, seeds))} seeds of each run's best value.", "",
-             _common.table(headers, rows), ""]
-    lines += [f"- {k}: {v}" for k, v in summary["targets"].items()]
-    return "\n".join(lines)
+def comparison_section(result: Result) -> str:
+    """#36's comparison: each peer against ours (median D = z_ours - z_peer over problems, the
+    regret ratio 10^D, Wilcoxon's one-sided p, mean ranks), and the saturation rule's reading."""
+    runs = result["runs"]
+    problems = sorted({r["problem"] for r in runs})
+    seeds = sorted({r["seed"] for r in runs})
+    saturated = sorted(p for p, hit in comparison.saturation(runs).items() if hit)
+    return "\n".join([
+        f"{len(runs)} runs: {len(problems)} problems, seeds {seeds[0]}-{seeds[-1]}, 50 trials "
+        "each; D < 0 favours ours ([protocol](notes/quality-protocol.md)).", "",
+        comparison.verdict_table(comparison.verdict(runs)), "",
+        "Saturated by the protocol's rule (replaced before the verdict): "
+        f"{', '.join(saturated) or 'none'}."])
 
 
 def server_speed_section(result: Result) -> str:
@@ -162,8 +162,8 @@ def scaling_trials_section(result: Result) -> str:
 
 # (question, result file, script that writes it, renderer)
 SECTIONS: list[tuple[str, str, str, Callable[[Result], str]]] = [
-    ("How good a model does each optimizer find? (median best over seeds, lower is better)",
-     "quality", "quality.py", quality_section),
+    ("How good a model does each optimizer find? (#36's comparison over 20 problems)",
+     "quality_screening", "comparison.py run", comparison_section),
     ("How fast is a GP suggestion in the loop a tuning run makes?", "server_speed_loop",
      "server_speed.py --loop-only", server_speed_section),
     ("How fast is a suggestion at a fixed trial count, and how much memory?", "server_speed",
@@ -187,6 +187,9 @@ SECTIONS: list[tuple[str, str, str, Callable[[Result], str]]] = [
 ]
 
 STUDIES: list[tuple[str, str | None, str]] = [
+    ("quality.py", "quality",
+     "the earlier comparison on 7 tasks, 10 seeds, whose targets could not be decided; "
+     "superseded by `comparison.py` (#36); `analyze.py` reads its runs"),
     ("studies/gp_variants.py", "gp_variants",
      "settings of the default algorithm side by side (the UCB coefficient, seed trials, local "
      "refinement, and the candidates not taken)"),

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -72,6 +73,34 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def in_process_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The embedded service in this process, on a loopback port, for the whole session: the
+    same HTTP server and service as ``vizier-keras serve``, without a process start (the fast
+    lane's server). Its algorithms run in this process, beside TensorFlow: the metric-blind
+    ones and the evolutionary ones only; the GP algorithms need :func:`local_server`."""
+    from vizier_keras.server.app import VizierHTTPServer
+    from vizier_keras.server.service import VizierService
+
+    database = tmp_path_factory.mktemp("in-process") / "vizier.db"
+    service = VizierService(database)
+    http = VizierHTTPServer(service).start()
+    try:
+        yield SimpleNamespace(url=http.url, database=database)
+    finally:
+        http.shutdown()
+        service.close()
+
+
+@pytest.fixture(params=["in-process", pytest.param("process", marks=pytest.mark.slow)])
+def served(request: pytest.FixtureRequest) -> Any:
+    """The service a server test runs against: in this process (the fast lane) and as a real
+    ``vizier-keras serve`` process (the full suite). One suite over both, as Open Source
+    Vizier's clients test runs over its local and its remote service."""
+    return request.getfixturevalue(
+        "in_process_server" if request.param == "in-process" else "local_server")
+
+
 @pytest.fixture(params=["plain", "vertex-shaped"])
 def wire_shape(request: pytest.FixtureRequest) -> str:
     """How the server's answers reach our code: as it writes them, or re-encoded by the v1
@@ -86,9 +115,10 @@ def shaped_session(wire_shape: str) -> requests.Session | None:
 
 
 @pytest.fixture
-def vizier(local_server: Any, wire_shape: str) -> Iterator[VizierClient]:
-    """A client of the session's embedded service, over both wire shapes."""
-    with VizierClient(local_server.url, session=shaped_session(wire_shape), retry=FAST_RETRY,
+def vizier(served: Any, wire_shape: str) -> Iterator[VizierClient]:
+    """A client of the session's embedded service, in process and as a process, over both
+    wire shapes."""
+    with VizierClient(served.url, session=shaped_session(wire_shape), retry=FAST_RETRY,
                       poll=FAST_POLL, timeout=120) as c:
         yield c
 

@@ -24,7 +24,8 @@ Spec = v1.StudySpec
 Param = v1.StudySpec.ParameterSpec
 
 
-@pytest.fixture(scope="module", params=["in-process", "vizier-keras serve"])
+@pytest.fixture(scope="module", params=[
+    "in-process", pytest.param("vizier-keras serve", marks=pytest.mark.slow)])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[str]:
     """The embedded service's URL: in this process, or the session's ``vizier-keras serve``."""

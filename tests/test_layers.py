@@ -8,6 +8,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each check runs in a fresh interpreter or runs lint-imports
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "vizier_keras"
 KERAS_WORLD = {"keras", "keras_tuner", "tensorflow", "jax"}

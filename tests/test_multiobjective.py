@@ -115,8 +115,8 @@ def test_the_default_algorithm_learns_with_a_constraint(local_server):
         "safetyThreshold": 1, "desiredMinSafeTrialsFraction": 1.5}}]},
      r"desiredMinSafeTrialsFraction.*between 0\.0 and 1\.0"),
 ])
-def test_what_the_service_refuses_names_the_field(local_server, spec, field):
-    with VizierClient(local_server.url, retry=FAST_RETRY, poll=FAST_POLL) as c:
+def test_what_the_service_refuses_names_the_field(served, spec, field):
+    with VizierClient(served.url, retry=FAST_RETRY, poll=FAST_POLL) as c:
         with pytest.raises((InvalidArgumentError, ValidationError), match=field):
             # The client's own check comes first where it knows the rule; the server's
             # answer otherwise (sent raw, past the client's check).
@@ -142,21 +142,21 @@ def test_constraints_become_safety_metrics():
                         early_stopping="median")
 
 
-def test_pareto_plot(tmp_path, local_server):
+def test_pareto_plot(tmp_path, served):
     import matplotlib.image
 
     from vizier_keras.results.plots import figure, save_plot
 
-    with VizierClient(local_server.url, retry=FAST_RETRY, poll=FAST_POLL) as c:
+    with VizierClient(served.url, retry=FAST_RETRY, poll=FAST_POLL) as c:
         points = list(itertools.product([0.6, 0.8, 0.9], [3, 7]))
         study = run_study(c, TWO, [{"accuracy": a, "latency": b} for a, b in points])
-    results = load_study(study["name"], database=str(local_server.database))
+    results = load_study(study["name"], database=str(served.database))
     fig = figure(results, "pareto")
     front_line = [line for line in fig.axes[0].get_lines() if line.get_label() == "Pareto front"]
     assert len(front_line) == 1 and list(front_line[0].get_xdata()) == [0.9]
     save_plot(results, "pareto", tmp_path / "p.png")
     assert matplotlib.image.imread(tmp_path / "p.png")[..., :3].std() > 0.05
     with pytest.raises(ValidationError, match="one objective"):
-        figure(load_study(study["name"], database=str(local_server.database)).__class__(
+        figure(load_study(study["name"], database=str(served.database)).__class__(
             {**results.study, "studySpec": {**results.spec, "metrics": [TWO[0]]}},
             results.trials), "pareto")

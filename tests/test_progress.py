@@ -41,8 +41,8 @@ class Terminal(io.StringIO):
 
 
 @pytest.fixture(scope="module")
-def study(local_server: Any) -> Any:
-    client = VizierClient(local_server.url, retry=FAST_RETRY, poll=FAST_POLL)
+def study(in_process_server: Any) -> Any:
+    client = VizierClient(in_process_server.url, retry=FAST_RETRY, poll=FAST_POLL)
     made = make_study(client, "projects/local/locations/local", unique("progress"))
     yield SimpleNamespace(client=client, made=made)
     client.close()

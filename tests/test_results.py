@@ -1,4 +1,5 @@
-"""Results as data, the CLI and the plots, on a real study of a real server process."""
+"""Results as data, the CLI and the plots, on a real study of the embedded service (served in this
+process; deleting through a server, against a real server process)."""
 
 from __future__ import annotations
 
@@ -37,15 +38,15 @@ PARENT = "projects/local/locations/local"
 
 
 @pytest.fixture(scope="module")
-def made(local_server: Any) -> dict[str, Any]:
-    with VizierClient(local_server.url, retry=FAST_RETRY, poll=FAST_POLL, timeout=60) as c:
+def made(in_process_server: Any) -> dict[str, Any]:
+    with VizierClient(in_process_server.url, retry=FAST_RETRY, poll=FAST_POLL, timeout=60) as c:
         return make_study(c, PARENT, unique("results"))
 
 
 @pytest.fixture(scope="module")
-def listed(local_server: Any, made: dict[str, Any]) -> list[dict[str, Any]]:
+def listed(in_process_server: Any, made: dict[str, Any]) -> list[dict[str, Any]]:
     """The trials as the client lists them (the truth the results are checked against)."""
-    with VizierClient(local_server.url, retry=FAST_RETRY, poll=FAST_POLL, timeout=60) as c:
+    with VizierClient(in_process_server.url, retry=FAST_RETRY, poll=FAST_POLL, timeout=60) as c:
         return c.list_trials(made["study"]["name"])
 
 
@@ -67,9 +68,9 @@ def stable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("where", ["database", "endpoint"])
-def test_records_say_what_the_client_lists(local_server, made, listed, where):
-    kwargs = ({"database": str(local_server.database)} if where == "database"
-              else {"endpoint": local_server.url})
+def test_records_say_what_the_client_lists(in_process_server, made, listed, where):
+    kwargs = ({"database": str(in_process_server.database)} if where == "database"
+              else {"endpoint": in_process_server.url})
     results = load_study(made["study"]["displayName"], **kwargs)
     rows = results.records()
     assert [r["trial"] for r in rows] == [int(t["id"]) for t in listed]
@@ -99,17 +100,17 @@ def test_records_say_what_the_client_lists(local_server, made, listed, where):
     assert all(by_id[t]["steps"] < EPOCHS for t in made["stopped"])
 
 
-def test_database_and_endpoint_agree(local_server, made):
+def test_database_and_endpoint_agree(in_process_server, made):
     name = made["study"]["name"]
-    from_file = load_study(name, database=str(local_server.database))
-    from_server = load_study(name, endpoint=local_server.url)
+    from_file = load_study(name, database=str(in_process_server.database))
+    from_server = load_study(name, endpoint=in_process_server.url)
     assert stable(from_file.records()) == stable(from_server.records())
     assert from_file.measurement_records() == from_server.measurement_records()
 
 
-def test_stopped_early_is_inferred_where_trials_do_not_record_it(local_server, made, listed):
+def test_stopped_early_is_inferred_where_trials_do_not_record_it(in_process_server, made, listed):
     # Vertex AI has no field for it: its answers (re-encoded by the v1 messages) carry none.
-    client = VizierClient(local_server.url, session=VertexShapedSession(), retry=FAST_RETRY,
+    client = VizierClient(in_process_server.url, session=VertexShapedSession(), retry=FAST_RETRY,
                           poll=FAST_POLL)
     source = ServiceSource(client, LocationName("local", "local"))
     source.records_stops = False  # as for Vertex AI
@@ -126,8 +127,8 @@ def test_stopped_early_is_inferred_where_trials_do_not_record_it(local_server, m
     client.close()
 
 
-def test_dataframes(local_server, made, listed):
-    results = load_study(made["study"]["name"], database=str(local_server.database))
+def test_dataframes(in_process_server, made, listed):
+    results = load_study(made["study"]["name"], database=str(in_process_server.database))
     df = results.trials_dataframe()
     assert list(df["trial"]) == [int(t["id"]) for t in listed]
     assert {"state", "val_accuracy", "params.lr", "params.momentum", "steps", "elapsed",
@@ -143,8 +144,8 @@ def test_dataframes(local_server, made, listed):
     assert list(one["step"]) == list(range(1, EPOCHS + 1))
 
 
-def test_best_trials(local_server, made, listed):
-    results = load_study(made["study"]["name"], endpoint=local_server.url)
+def test_best_trials(in_process_server, made, listed):
+    results = load_study(made["study"]["name"], endpoint=in_process_server.url)
     best = results.best_trials(3)
     finished = [t for t in listed if "finalMeasurement" in t]
     ranked = sorted(finished, key=lambda t: -t["finalMeasurement"]["metrics"][0]["value"])
@@ -170,7 +171,7 @@ def test_pareto_fronts_are_the_dominance_layers(points):
         left -= set(front)
 
 
-def test_no_source_or_no_study_is_a_clear_error(tmp_path, local_server):
+def test_no_source_or_no_study_is_a_clear_error(tmp_path, in_process_server):
     with pytest.raises(Exception, match="--database"):
         open_source(environ={})
     with pytest.raises(Exception, match="does not exist"):
@@ -179,15 +180,16 @@ def test_no_source_or_no_study_is_a_clear_error(tmp_path, local_server):
     with pytest.raises(Exception, match=r"other\.db"):
         open_source(database=tmp_path / "other.db")
     with pytest.raises(Exception, match="no study 'nope'"):
-        load_study("nope", endpoint=local_server.url)
+        load_study("nope", endpoint=in_process_server.url)
 
 
 # ---------------------------------------------------------------------------- the CLI
 
 
 @pytest.mark.slow  # subprocesses
-def test_cli_trials_export_and_best_agree_with_the_client(tmp_path, local_server, made, listed):
-    db = str(local_server.database)
+def test_cli_trials_export_and_best_agree_with_the_client(tmp_path, in_process_server, made,
+                                                          listed):
+    db = str(in_process_server.database)
     name = made["study"]["displayName"]
     as_json = json.loads(cli("trials", name, "--database", db, "--format", "json").stdout)
     assert [str(r["trial"]) for r in as_json] == [t["id"] for t in listed]
@@ -195,7 +197,7 @@ def test_cli_trials_export_and_best_agree_with_the_client(tmp_path, local_server
         assert row["params.lr"] == wire.trial_parameters(trial)["lr"]
         final = wire.trial_final_metrics(trial)
         assert row["val_accuracy"] == final.get("val_accuracy")  # NaN is null in JSON
-    cli("export", name, "--endpoint", local_server.url, "-o", str(tmp_path / "t.csv"))
+    cli("export", name, "--endpoint", in_process_server.url, "-o", str(tmp_path / "t.csv"))
     with open(tmp_path / "t.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["trial"] for r in rows] == [t["id"] for t in listed]
@@ -217,14 +219,14 @@ def test_cli_trials_export_and_best_agree_with_the_client(tmp_path, local_server
 
 
 @pytest.mark.slow  # subprocesses
-def test_cli_errors_are_one_line_and_exit_2(tmp_path, local_server, made):
-    done = cli("trials", "no-such-study", "--database", str(local_server.database),
+def test_cli_errors_are_one_line_and_exit_2(tmp_path, in_process_server, made):
+    done = cli("trials", "no-such-study", "--database", str(in_process_server.database),
                check=False)
     assert done.returncode == 2 and "no study 'no-such-study'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     done = cli("trials", "x", "--database", str(tmp_path / "missing.db"), check=False)
     assert done.returncode == 2 and "missing.db" in done.stderr
-    done = cli("export", made["study"]["name"], "--database", str(local_server.database),
+    done = cli("export", made["study"]["name"], "--database", str(in_process_server.database),
                "-o", str(tmp_path / "t.xlsx"), check=False)
     assert done.returncode == 2 and "t.xlsx" in done.stderr
     done = cli("studies", check=False)
@@ -268,26 +270,26 @@ def test_cli_delete_through_the_server_and_in_a_file(tmp_path, local_server):
 
 @pytest.mark.slow  # subprocesses
 @pytest.mark.parametrize("kind", ["history", "curves", "parallel", "importance"])
-def test_plots_are_images_with_content(tmp_path, local_server, made, kind):
+def test_plots_are_images_with_content(tmp_path, in_process_server, made, kind):
     import matplotlib.image
 
     out = tmp_path / f"{kind}.png"
-    cli("plot", made["study"]["name"], "--database", str(local_server.database),
+    cli("plot", made["study"]["name"], "--database", str(in_process_server.database),
         "--kind", kind, "-o", str(out))
     pixels = matplotlib.image.imread(out)
     assert pixels.shape[0] > 200 and pixels.shape[1] > 200
     assert pixels[..., :3].std() > 0.05  # not blank
     page = tmp_path / f"{kind}.html"
-    cli("plot", made["study"]["name"], "--endpoint", local_server.url, "--kind", kind,
+    cli("plot", made["study"]["name"], "--endpoint", in_process_server.url, "--kind", kind,
         "-o", str(page))
     text = page.read_text()
     assert "Plotly.newPlot" in text and "<script src=" not in text  # works offline
 
 
-def test_learning_curves_draw_one_line_per_measured_trial(local_server, made, listed):
+def test_learning_curves_draw_one_line_per_measured_trial(in_process_server, made, listed):
     from vizier_keras.results.plots import figure
 
-    results = load_study(made["study"]["name"], database=str(local_server.database))
+    results = load_study(made["study"]["name"], database=str(in_process_server.database))
     lines = {line.get_gid(): line for line in figure(results, "curves").axes[0].get_lines()}
     measured = [t["id"] for t in listed if t.get("measurements")]
     assert sorted(lines) == sorted(f"trial-{t}" for t in measured)
@@ -312,13 +314,13 @@ def test_results_and_cli_import_neither_keras_nor_jax():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
 
-def test_a_copied_database_reads_the_same(tmp_path, local_server, made):
+def test_a_copied_database_reads_the_same(tmp_path, in_process_server, made):
     copy = tmp_path / "copy.db"
-    shutil.copy(local_server.database, copy)  # WAL: committed pages may still be in the log
+    shutil.copy(in_process_server.database, copy)  # WAL: committed pages may still be in the log
     for suffix in ("-wal", "-shm"):
-        side = pathlib.Path(str(local_server.database) + suffix)
+        side = pathlib.Path(str(in_process_server.database) + suffix)
         if side.exists():
             shutil.copy(side, str(copy) + suffix)
     one = load_study(made["study"]["name"], database=str(copy))
-    two = StudyResults(one.study, source=open_source(database=local_server.database)).refresh()
+    two = StudyResults(one.study, source=open_source(database=in_process_server.database)).refresh()
     assert stable(one.records()) == stable(two.records())

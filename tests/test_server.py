@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import FAST_POLL, FAST_RETRY, unique
+from conftest import FAST_POLL, FAST_RETRY, shaped_session, unique
 from discovery import Discovery
 from isolated import run_python
 from processes import ServerProcess
 
 from vizier_keras import errors, studyspec
-from vizier_keras.client import VizierClient
+from vizier_keras.client import PollPolicy, VizierClient
 from vizier_keras.wire import StudyState
 
 PARENT = "projects/test-project/locations/us-central1"
@@ -79,12 +79,12 @@ def _validate_response(method_id: str, body: Any) -> list[str]:
     return problems
 
 
-def test_every_answer_of_a_full_study_fits_the_discovery_document(local_server):
+def test_every_answer_of_a_full_study_fits_the_discovery_document(served):
     session = RecordingSession()
-    client = VizierClient(local_server.url, session=session, retry=FAST_RETRY, poll=FAST_POLL)
+    client = VizierClient(served.url, session=session, retry=FAST_RETRY, poll=FAST_POLL)
     _exercise(client)
     session.close()
-    _check_exchanges(session, local_server.url)
+    _check_exchanges(session, served.url)
 
 
 def _exercise(client: VizierClient) -> None:
@@ -129,7 +129,7 @@ def _check_exchanges(session: RecordingSession, base: str) -> None:
     assert seen == wanted, wanted ^ seen
 
 
-def test_google_discovery_client_works_unchanged(local_server):
+def test_google_discovery_client_works_unchanged(served):
     import googleapiclient
     import httplib2
     from google.api_core.client_options import ClientOptions
@@ -142,7 +142,7 @@ def test_google_discovery_client_works_unchanged(local_server):
         doc = f.read()
     transport = httplib2.Http()
     api = build_from_document(doc, http=transport,
-                              client_options=ClientOptions(api_endpoint=local_server.url + "/"))
+                              client_options=ClientOptions(api_endpoint=served.url + "/"))
     studies = api.projects().locations().studies()
     name = unique()
     study = studies.create(parent=PARENT, body={"displayName": name,
@@ -182,12 +182,12 @@ def test_create_assigns_an_id_and_a_taken_display_name_answers_409(vizier):
         vizier.get_study(f"{PARENT}/studies/999")
 
 
-def test_get_or_create_races_end_with_one_study(vizier, local_server):
+def test_get_or_create_races_end_with_one_study(vizier, served):
     name = unique()
     results: list[tuple[dict[str, Any], bool]] = []
 
     def race() -> None:
-        with VizierClient(local_server.url, retry=FAST_RETRY) as c:
+        with VizierClient(served.url, retry=FAST_RETRY) as c:
             results.append(c.get_or_create_study(PARENT, name, spec()))
 
     threads = [threading.Thread(target=race) for _ in range(6)]
@@ -226,16 +226,16 @@ def test_algorithm_names_are_checked_at_creation(vizier):
     ({"displayName": "x", "studySpec": spec(), "colour": "blue"}, "colour"),
     ({"displayName": "", "studySpec": spec()}, "displayName"),
 ])
-def test_bad_study_bodies_answer_invalid_argument_naming_the_field(local_server, body, field):
-    response = requests.post(f"{local_server.url}/v1/{PARENT}/studies", json=body, timeout=30)
+def test_bad_study_bodies_answer_invalid_argument_naming_the_field(served, body, field):
+    response = requests.post(f"{served.url}/v1/{PARENT}/studies", json=body, timeout=30)
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT" and error["code"] == 400
     assert field in error["message"]
 
 
-def test_unknown_paths_methods_and_query_parameters(local_server):
-    url = local_server.url
+def test_unknown_paths_methods_and_query_parameters(served):
+    url = served.url
     r = requests.get(f"{url}/v1/{PARENT}/bogus", timeout=30)
     assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND"
     r = requests.put(f"{url}/v1/{PARENT}/studies", json={}, timeout=30)
@@ -306,10 +306,10 @@ def test_infeasible_trials(vizier):
     assert vizier.list_optimal_trials(study) == []
 
 
-def test_rejected_measurements_change_nothing(vizier, local_server):
+def test_rejected_measurements_change_nothing(vizier, served):
     study = new_study(vizier)
     trial = one_trial(vizier, study)
-    url = f"{local_server.url}/v1/{trial['name']}:addTrialMeasurement"
+    url = f"{served.url}/v1/{trial['name']}:addTrialMeasurement"
     for bad, field in [
         ({"measurement": {"metrics": [{"metricId": "loss", "value": "NaN"}]}}, "value"),
         ({"measurement": {"metrics": [{"metricId": "loss", "value": 1}], "stepCount": "-1"}},
@@ -407,6 +407,7 @@ def test_stopping_checks_follow_deleted_completed_trials(vizier):
     assert vizier.check_trial_early_stopping_state(bad2) is False
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_a_stopping_check_racing_a_deletion_keeps_no_stale_curve():
     # A check runs under OSS's study lock and a deletion under ours, so a check can cache a
     # completed trial just as it is deleted; trial ids are the highest + 1, so the next trial
@@ -528,12 +529,17 @@ def test_each_cheap_algorithm_suggests_and_learns(vizier, algorithm):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["ALGORITHM_UNSPECIFIED", "GAUSSIAN_PROCESS_BANDIT"])
-def test_gaussian_process_algorithms_suggest(vizier, algorithm):
-    study = new_study(vizier, algorithm=algorithm)
-    for i in range(3):
-        trial = one_trial(vizier, study, f"w{i}")
-        assert {p["parameterId"] for p in trial["parameters"]} == {"lr", "units", "act"}
-        vizier.complete_trial(trial, {"loss": 1.0 / (i + 1)})
+def test_gaussian_process_algorithms_suggest(local_server, wire_shape, algorithm):
+    # The GP algorithms run in the server's own TensorFlow-free process only; their first
+    # suggestion compiles for seconds to minutes on a busy machine.
+    with VizierClient(local_server.url, session=shaped_session(wire_shape), retry=FAST_RETRY,
+                      poll=PollPolicy(initial_delay=0.05, max_delay=0.5, timeout=300),
+                      timeout=120) as vizier:
+        study = new_study(vizier, algorithm=algorithm)
+        for i in range(3):
+            trial = one_trial(vizier, study, f"w{i}")
+            assert {p["parameterId"] for p in trial["parameters"]} == {"lr", "units", "act"}
+            vizier.complete_trial(trial, {"loss": 1.0 / (i + 1)})
 
 
 @pytest.mark.slow
@@ -644,6 +650,7 @@ def test_multi_objective_study_and_its_pareto_front(vizier):
 
 # ----------------------------------------------------------------------------- failing algorithms
 
+@pytest.mark.slow  # a fresh interpreter
 def test_a_failing_algorithm_ends_its_operation_and_the_next_suggest_works():
     # In process, to give the service an algorithm that fails once.
     assert "ok" in run_python("""
@@ -676,6 +683,7 @@ def test_a_failing_algorithm_ends_its_operation_and_the_next_suggest_works():
     """)
 
 
+@pytest.mark.slow  # a server process
 def test_token_is_required_when_set(tmp_path):
     server = ServerProcess(tmp_path / "v.db", "--token", "s3cret")
     try:
