@@ -1,4 +1,5 @@
-"""CloudOracle: a KerasTuner Oracle whose every trial comes from the Vizier service.
+"""CloudOracle: a KerasTuner Oracle whose every trial comes from the Vizier service (one idea, the
+oracle's side of KerasTuner's contract).
 
 The service is the coordinator: it suggests trials, counts them study-wide, holds every
 worker's results and answers early-stopping checks. This oracle keeps KerasTuner's local view
