@@ -240,19 +240,26 @@ class BBOBProblem:
 
 
 @dataclass(frozen=True)
-class ShiftedProblem:
+class _TaskProblem:
+    """A problem made of one of :mod:`lib.tasks`' tasks: its name and space are the task's."""
+
+    task: Any
+
+    @property
+    def name(self) -> str:
+        return str(self.task.name)
+
+    def space(self) -> Any:
+        return self.task.space()
+
+
+@dataclass(frozen=True)
+class ShiftedProblem(_TaskProblem):
     """One of :mod:`lib.tasks`' shifted functions (the quality benchmark's), as a problem."""
 
     task: tasks.FunctionTask
     family: str = field(default="functions", init=False)
     maximize: bool = field(default=False, init=False)
-
-    @property
-    def name(self) -> str:
-        return self.task.name
-
-    def space(self) -> Any:
-        return self.task.space()
 
     def observe(self, values: dict[str, Any], seed: int, draw: int) -> float:
         return self.score(values, seed)
@@ -272,7 +279,7 @@ class ShiftedProblem:
 
 
 @dataclass(frozen=True)
-class KerasProblem:
+class KerasProblem(_TaskProblem):
     """A Keras MLP task: what the optimizer sees is one training's validation loss; an
     incumbent is scored by the mean over RETRAINS other initialisations."""
 
@@ -280,13 +287,6 @@ class KerasProblem:
     family: str = field(default="keras", init=False)
     maximize: bool = field(default=False, init=False)
     retrains: int = 3
-
-    @property
-    def name(self) -> str:
-        return self.task.name
-
-    def space(self) -> Any:
-        return self.task.space()
 
     def observe(self, values: dict[str, Any], seed: int, draw: int) -> float:
         """One training from the run seed's initialisation (as the quality benchmark)."""
