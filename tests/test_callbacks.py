@@ -1,4 +1,8 @@
-"""VizierReportingCallback and suggest_trial in a plain training script (no tuner)."""
+"""VizierReportingCallback and suggest_trial in a plain training script (no tuner).
+
+Two tests train real models against a real server process (a script as users write it, and a
+NaN from real arithmetic); the others check what the callback does with a curve and with the
+service, so they replay recorded epochs (:mod:`replay`) against the service in this process."""
 
 from __future__ import annotations
 
@@ -12,12 +16,11 @@ import pytest
 import requests
 from conftest import FAST_POLL, FAST_RETRY, unique
 from keras_models import digits
+from replay import ReplayModel
 
 from vizier_keras import VizierClient, VizierReportingCallback, errors, suggest_trial
 from vizier_keras.callbacks import VizierUnreachableError
 from vizier_keras.client import NO_RETRY
-
-pytestmark = pytest.mark.slow
 
 
 def space() -> kt.HyperParameters:
@@ -28,28 +31,35 @@ def space() -> kt.HyperParameters:
     return hp
 
 
-def model_for(values: dict[str, Any], lr: float | None = None) -> keras.Model:
+def model_for(values: dict[str, Any]) -> keras.Model:
     layers = [keras.Input((64,)), keras.layers.Dense(values["units"], activation="relu")]
     if values["deep"]:
         layers.append(keras.layers.Dense(16, activation="relu"))
     layers.append(keras.layers.Dense(10, activation="softmax"))
     model = keras.Sequential(layers)
-    model.compile(keras.optimizers.Adam(lr or values["lr"]), "sparse_categorical_crossentropy",
+    model.compile(keras.optimizers.Adam(values["lr"]), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
 
 
-def client_for(local_server: Any, **kwargs: Any) -> VizierClient:
-    return VizierClient(local_server.url, retry=FAST_RETRY, poll=FAST_POLL, **kwargs)
+def client_for(server: Any, **kwargs: Any) -> VizierClient:
+    return VizierClient(server.url, retry=FAST_RETRY, poll=FAST_POLL, **kwargs)
 
 
-def new_trial(local_server: Any, study_id: str, **kwargs: Any) -> Any:
+def new_trial(server: Any, study_id: str, **kwargs: Any) -> Any:
     options: dict[str, Any] = dict(objective="val_accuracy", hyperparameters=space(),
-                                   client=client_for(local_server), algorithm="RANDOM_SEARCH")
+                                   client=client_for(server), algorithm="RANDOM_SEARCH")
     options.update(kwargs)
     return suggest_trial(study_id, **options)
 
 
+def epochs(count: int, accuracy: float = 0.1) -> list[dict[str, float]]:
+    """A flat learning curve of ``count`` epochs."""
+    return [{"loss": 2.3, "accuracy": accuracy, "val_loss": 2.3, "val_accuracy": accuracy}
+            for _ in range(count)]
+
+
+@pytest.mark.slow  # trains
 def test_a_plain_training_script_reports_every_epoch_and_completes(local_server):
     trial = new_trial(local_server, unique())
     assert set(trial.parameters) == {"units", "lr", "deep"}
@@ -75,14 +85,15 @@ def test_a_plain_training_script_reports_every_epoch_and_completes(local_server)
     assert not [t for t in senders if t.is_alive()]
 
 
-def test_a_script_that_raises_leaves_an_infeasible_trial(local_server):
-    trial = new_trial(local_server, unique())
+def test_a_script_that_raises_leaves_an_infeasible_trial(in_process_server):
+    trial = new_trial(in_process_server, unique())
     with pytest.raises(ZeroDivisionError), trial:
         1 / 0  # noqa: B018
     done = trial.client.get_trial(trial.name)
     assert done["state"] == "INFEASIBLE" and "ZeroDivisionError" in done["infeasibleReason"]
 
 
+@pytest.mark.slow  # trains
 def test_nan_objective_stops_training_and_makes_the_trial_infeasible(local_server):
     trial = new_trial(local_server, unique(), objective="val_loss")
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10),
@@ -98,22 +109,20 @@ def test_nan_objective_stops_training_and_makes_the_trial_infeasible(local_serve
     assert callback.nan_metric.startswith("val_loss")
 
 
-def test_vizier_stops_a_hopeless_trial(local_server):
+def test_vizier_stops_a_hopeless_trial(in_process_server):
     study_id = unique()
-    client = client_for(local_server)
+    client = client_for(in_process_server)
     # Three completed trials with good learning curves.
     for i in range(3):
-        good = new_trial(local_server, study_id, worker_id=f"done-{i}",
+        good = new_trial(in_process_server, study_id, worker_id=f"done-{i}",
                          early_stopping="median")
         for step, acc in enumerate([0.6, 0.8, 0.9, 0.93, 0.95, 0.96], start=1):
             good.report({"val_accuracy": acc - 0.01 * i}, step=step)
         good.complete()
-    hopeless = new_trial(local_server, study_id, worker_id="hopeless",
+    hopeless = new_trial(in_process_server, study_id, worker_id="hopeless",
                          early_stopping="median")
-    x, y = digits()
     callback = VizierReportingCallback(hopeless, blocking=True)
-    history = model_for(hopeless.parameters, lr=1e-8).fit(
-        x, y, validation_split=0.25, epochs=6, verbose=0, callbacks=[callback])
+    history = ReplayModel(epochs(6)).fit(epochs=6, callbacks=[callback])
     assert callback.stopped_early and len(history.history["loss"]) < 6
     done = client.get_trial(hopeless.name)
     assert done["state"] == "SUCCEEDED" and len(done["measurements"]) == len(
@@ -132,12 +141,11 @@ class _GatedSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
-def test_training_never_waits_for_the_service(local_server):
-    trial = new_trial(local_server, unique())
+def test_training_never_waits_for_the_service(in_process_server):
+    trial = new_trial(in_process_server, unique())
     gate = threading.Event()
-    slow = client_for(local_server, session=_GatedSession(gate))
+    slow = client_for(in_process_server, session=_GatedSession(gate))
     callback = VizierReportingCallback(trial, slow, complete_on_train_end=False)
-    x, y = digits()
 
     class OpenGateAtTheEnd(keras.callbacks.Callback):
         epochs_done = 0
@@ -148,32 +156,30 @@ def test_training_never_waits_for_the_service(local_server):
                 gate.set()
 
     watcher = OpenGateAtTheEnd()
-    model_for(trial.parameters).fit(x, y, epochs=4, verbose=0,
-                                     callbacks=[callback, watcher])
+    ReplayModel(epochs(4)).fit(epochs=4, callbacks=[callback, watcher])
     assert watcher.epochs_done == 4
     assert callback.stats["measurements_sent"] == 4  # flushed at the end
     assert [m["stepCount"] for m in trial.client.get_trial(trial.name)["measurements"]] == [
         "1", "2", "3", "4"]
 
 
-def test_a_service_failure_reaches_the_training_thread_as_a_fatal_error(local_server):
+def test_a_service_failure_reaches_the_training_thread_as_a_fatal_error(in_process_server):
     import socket
 
-    trial = new_trial(local_server, unique())
+    trial = new_trial(in_process_server, unique())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     dead = VizierClient(f"http://127.0.0.1:{port}", retry=NO_RETRY)
     callback = VizierReportingCallback(trial, dead)
-    x, y = digits()
     with pytest.raises(VizierUnreachableError) as info:
-        model_for(trial.parameters).fit(x, y, epochs=3, verbose=0, callbacks=[callback])
+        ReplayModel(epochs(3)).fit(epochs=3, callbacks=[callback])
     assert isinstance(info.value, kt.errors.FatalError)
     assert isinstance(info.value.error, errors.TransportError)
 
 
-def test_the_callback_survives_deepcopy_sharing_client_and_trial(local_server):
-    trial = new_trial(local_server, unique())
+def test_the_callback_survives_deepcopy_sharing_client_and_trial(in_process_server):
+    trial = new_trial(in_process_server, unique())
     callback = VizierReportingCallback(trial)
     callback.stats["epochs"] = 7
     clone = copy.deepcopy([callback])[0]
@@ -181,11 +187,11 @@ def test_the_callback_survives_deepcopy_sharing_client_and_trial(local_server):
     assert clone.trial is trial and clone.stats["epochs"] == 0
 
 
-def test_suggest_trial_returns_none_when_the_study_is_done(local_server):
+def test_suggest_trial_returns_none_when_the_study_is_done(in_process_server):
     study_id = unique()
-    first = new_trial(local_server, study_id, max_trials=1)
+    first = new_trial(in_process_server, study_id, max_trials=1)
     first.complete({"val_accuracy": 0.5})
-    assert new_trial(local_server, study_id, max_trials=1, worker_id="other") is None
+    assert new_trial(in_process_server, study_id, max_trials=1, worker_id="other") is None
 
 
 def test_callback_argument_errors():
