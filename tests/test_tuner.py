@@ -409,12 +409,32 @@ def test_get_best_models_says_when_the_best_was_trained_elsewhere(tmp_path, loca
 
 
 def test_distribution_strategy_per_trial(tmp_path, local_server):
-    import tensorflow as tf
+    # In a fresh process: a tf.distribute strategy set up in a test worker that had already
+    # trained other models beside other threads crashed it (a segfault in TensorFlow) in 2 of
+    # about 8 parallel runs of the suite; a user's script is a fresh process.
+    from isolated import ROOT
 
-    tuner = make_tuner(tmp_path, local_server, max_trials=1,
-                       distribution_strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
-    search(tuner, epochs=1)
-    assert len(study_trials(local_server, tuner)) == 1
+    project = unique("strategy")
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "tests")!r})
+import tensorflow as tf
+from keras_models import digits, mlp
+from vizier_keras import CloudTuner
+tuner = CloudTuner(mlp, None, None, objective="val_accuracy", max_trials=1,
+                   directory={str(tmp_path)!r}, project_name={project!r},
+                   endpoint={local_server.url!r}, algorithm="RANDOM_SEARCH",
+                   distribution_strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
+x, y = digits()
+tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0)
+print("study", tuner.oracle.study["name"])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    study = out.stdout.split("study ", 1)[1].split()[0]
+    with VizierClient(local_server.url) as c:
+        assert len(c.list_trials(study)) == 1
 
 
 def test_bad_arguments_are_refused_before_anything_is_sent(tmp_path, local_server):
