@@ -319,9 +319,9 @@ class PythiaService:
                 context: Any = None) -> pythia_service_pb2.SuggestDecision:
         try:
             suggest_request = svz.SuggestConverter.from_request_proto(request)
-            supporter = service_policy_supporter.ServicePolicySupporter(
-                request.study_descriptor.guid, self._vizier_service)
             guid = request.study_descriptor.guid
+            supporter = service_policy_supporter.ServicePolicySupporter(
+                guid, self._vizier_service)
             policy = self._policy_factory(
                 suggest_request.study_config, request.algorithm, supporter,
                 display_name=self._vizier_service.datastore.load_study(guid).display_name)

@@ -200,16 +200,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name)
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise SystemExit(f"vizier-keras serve: ${name} must be an integer, got {value!r}") from None
-
-
 def keep_tensorflow_out() -> None:
     """Keep TensorFlow out of the server process.
 
@@ -243,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="JSON object: the default algorithm's settings in place of the "
                              "shipped ones, for experiments ('{}' runs Open Source Vizier's "
                              "own; default: $VIZIER_KERAS_GP_SETTINGS)")
-    parser.add_argument("--seed", type=int, default=_env_int("VIZIER_KERAS_SEED"),
+    parser.add_argument("--seed", type=int, default=os.environ.get("VIZIER_KERAS_SEED") or None,
                         help="seed of the default algorithm: the same seed, study name and "
                              "history give the same suggestions (default: $VIZIER_KERAS_SEED, "
                              "else unseeded)")
