@@ -88,10 +88,14 @@ def test_every_answer_of_a_full_study_fits_the_discovery_document(served):
 
 
 def _exercise(client: VizierClient) -> None:
-    study, _ = client.get_or_create_study(PARENT, unique(), spec(
+    # A location of its own: the listing must hold only studies that Vertex's document can
+    # describe, not those of the tests of this service's extension algorithms.
+    parent = f"projects/test-project/locations/{unique('contract')}"
+    study, _ = client.get_or_create_study(parent, unique(), spec(
         medianAutomatedStoppingSpec={}, measurementSelectionType="BEST_MEASUREMENT"))
     client.get_study(study)
-    client.list_studies(PARENT, page_size=2)
+    client.create_study(parent, unique(), spec())
+    client.list_studies(parent, page_size=1)  # two pages: a nextPageToken is answered
     trial = one_trial(client, study)
     client.add_trial_measurement(trial, {"loss": 0.5}, step_count=1, elapsed_seconds=1.5)
     client.check_trial_early_stopping_state(trial)
