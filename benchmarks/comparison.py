@@ -137,8 +137,10 @@ def run_command(args: argparse.Namespace) -> None:
     if any(o.startswith("vizier") for o in optimizers) and jobs:
         from vizier_keras.server.embedded import start_local_server
 
-        server = start_local_server(os.path.join(tempfile.mkdtemp(), "comparison.db"),
-                                    env={"VIZIER_KERAS_SEED": str(args.service_seed)})
+        env = {"VIZIER_KERAS_SEED": str(args.service_seed)}
+        if args.gp_settings:
+            env["VIZIER_KERAS_GP_SETTINGS"] = args.gp_settings
+        server = start_local_server(os.path.join(tempfile.mkdtemp(), "comparison.db"), env=env)
     began = time.time()
     try:
         ctx = mp.get_context("spawn")
@@ -321,6 +323,10 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--workers", type=int, default=2)
     run.add_argument("--service-seed", type=int, default=36,
                      help="the embedded service's suggestion seed (VIZIER_KERAS_SEED)")
+    run.add_argument("--gp-settings", default=None,
+                     help="JSON: our default algorithm's settings in place of the shipped ones "
+                          "(VIZIER_KERAS_GP_SETTINGS), to screen a candidate on seeds 0-2 into "
+                          "a file of its own")
     run.add_argument("--out", default=os.path.join(_common.RESULTS, "quality_screening.json"))
     combined = commands.add_parser("combine", help="one result file from parts")
     combined.add_argument("json", nargs="+")

@@ -35,7 +35,8 @@ changes two settings and refines around the best trial on every second suggestio
 (:class:`.refine.LocallyRefiningBandit`), chosen on benchmarks (:data:`SERVICE_SETTINGS`).
 
 Modules: :mod:`.statics` (1), :mod:`.padding` (2), :mod:`.ard` (3), :mod:`.scores` (4),
-:mod:`.refine` (local refinement), :mod:`.designer` (the designers and settings) and
+:mod:`.refine` (local refinement), :mod:`.distinct` (no repeated configurations, a setting),
+:mod:`.designer` (the designers and settings) and
 :mod:`.variants` (experimental model variants for benchmarks, not in the default).
 """
 

@@ -41,7 +41,7 @@ def gp_ucb_pe_designer(problem: vz.ProblemStatement, **kwargs: Any
 # :class:`InputWarpedGP`).
 DESIGNER_ARGUMENTS = ("num_seed_trials", "use_trust_region", "ensemble_size",
                       "ard_random_restarts", "local_every", "local_radius", "local_adaptive",
-                      "min_length_scale", "input_warping")
+                      "distinct", "min_length_scale", "input_warping")
 
 
 def gp_ucb_pe_designer_with(problem: vz.ProblemStatement, settings: dict[str, Any],

@@ -15,7 +15,9 @@ from vizier import pyvizier as vz
 from vizier._src.algorithms.designers import gp_ucb_pe
 from vizier._src.jax import stochastic_process_model as sp
 
+from vizier_keras.server.gp.distinct import feature_grids, half_widths
 from vizier_keras.server.gp.padding import TrialPadding, host_padded, host_unpad
+from vizier_keras.server.gp.scores import FastScoreOptimizerFactory
 from vizier_keras.server.gp.variants import InputWarpedGP, neutral_start
 
 
@@ -28,6 +30,9 @@ class _IncumbentBox(eqx.Module):
 
     center: jax.Array  # [features], the incumbent's continuous features (padding zeroed)
     radius: jax.Array
+    # [features] per-feature half-widths (:func:`.distinct.half_widths`), or None: ``radius``
+    # for every feature.
+    widths: jax.Array | None = None
 
     @property
     def trust_radius(self) -> jax.Array:
@@ -37,7 +42,9 @@ class _IncumbentBox(eqx.Module):
         x = xs.continuous.replace_fill_value(0.0).padded_array
         if x.shape[-1] == 0:
             return jnp.zeros(x.shape[:-1], x.dtype)
-        return jnp.max(jnp.abs(x - self.center), axis=-1)
+        if self.widths is None:
+            return jnp.max(jnp.abs(x - self.center), axis=-1)
+        return jnp.max(jnp.abs(x - self.center) / self.widths, axis=-1) * self.radius
 
 
 @attrs.define(auto_attribs=False)
@@ -61,11 +68,17 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
     row that did not, and stays within [``local_radius`` / 2, min(4 ``local_radius``, 0.5)]
     (smaller boxes made the GP suggest the same corner twice: rastrigin-4d through the service,
     radius 0.025). It is replayed from the trials themselves (see :meth:`radius`), so it needs
-    no state."""
+    no state.
+
+    With ``distinct``, a suggestion never repeats a completed or pending trial while the space
+    has a configuration not yet tried (:mod:`.distinct`; this needs the acquisition optimizer
+    of :func:`.scores.acquisition_optimizer_factory`), and a local box reaches at least the
+    grid neighbours of the incumbent on each INTEGER or DISCRETE parameter."""
 
     _local_every: int = attrs.field(default=0, kw_only=True)
     _local_radius: float = attrs.field(default=0.1, kw_only=True)
     _local_adaptive: bool = attrs.field(default=False, kw_only=True)
+    _distinct: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -76,6 +89,14 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
         if self._local_every and not self._use_trust_region:
             raise ValueError("local_every needs use_trust_region (the box is applied where "
                              "the trust region is)")
+        if self._distinct:
+            factory = self._acquisition_optimizer_factory  # type: ignore[has-type]  # OSS's
+            if not isinstance(factory, FastScoreOptimizerFactory):
+                raise ValueError(f"distinct needs this package's acquisition optimizer "
+                                 f"(scores.acquisition_optimizer_factory), got {factory!r}")
+            # OSS's slot, set once here, before any suggestion.
+            self._acquisition_optimizer_factory = attrs.evolve(  # type: ignore[misc]
+                factory, distinct=True)
 
     def is_local(self, trials_so_far: int) -> bool:
         """Whether the suggestion made when ``trials_so_far`` trials (completed and active)
@@ -221,7 +242,12 @@ class LocallyRefiningBandit(gp_ucb_pe.VizierGPUCBPEBandit):
             if best is not None:
                 features = self._converter.to_features([best]).continuous
                 center = features.replace_fill_value(0.0).padded_array[0]
-                tr = _IncumbentBox(center=center,
-                                   radius=jnp.asarray(self.radius(), center.dtype))
+                radius = self.radius()
+                widths = None
+                if self._distinct:
+                    widths = jnp.asarray(half_widths(feature_grids(self._converter),
+                                                     np.asarray(center), radius), center.dtype)
+                tr = _IncumbentBox(center=center, radius=jnp.asarray(radius, center.dtype),
+                                   widths=widths)
         return super()._suggest_one(active_trials, data, model, predictive, tr,
                                     acquisition_problem)

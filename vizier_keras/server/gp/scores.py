@@ -19,6 +19,7 @@ from vizier._src.algorithms.optimizers import eagle_strategy as es
 from vizier._src.algorithms.optimizers import vectorized_base as vb
 from vizier._src.jax import stochastic_process_model as sp
 
+from vizier_keras.server.gp.distinct import DistinctScore, feature_grids, has_discrete
 from vizier_keras.server.gp.statics import StableProjection, StableRandomSampler
 
 
@@ -151,20 +152,38 @@ def fast_score_function(score_fn: Any) -> Callable[..., jax.Array] | None:
 @struct.dataclass
 class _FastScoreOptimizer(vb.VectorizedOptimizer):
     """OSS's vectorized (Eagle) acquisition optimizer, evaluating GP-UCB-PE's single-metric
-    scores through :func:`fast_score_function`; everything else is OSS's."""
+    scores through :func:`fast_score_function`; everything else is OSS's. With ``grids`` (the
+    feature grids of :func:`.distinct.feature_grids`), a point that repeats a completed or
+    pending trial scores below every other (:class:`.distinct.DistinctScore`)."""
+
+    grids: Any = struct.field(pytree_node=False, default=None)
 
     def __call__(self, score_fn: Any, *, count: int = 1, n_parallel: int | None = None,
                  **kwargs: Any) -> Any:
         fast = fast_score_function(score_fn) if n_parallel is None else None
-        return super().__call__(fast or score_fn, count=count, n_parallel=n_parallel, **kwargs)
+        score = fast or score_fn
+        everything = getattr(getattr(score_fn, "__self__", None), "predictive_all_features",
+                             None)  # UCB's and PE's predictive under completed and pending
+        if self.grids is not None and n_parallel is None and everything is not None:
+            seen = everything.predictives.observed_data.features
+            score = DistinctScore(score, self.grids, seen).score
+        return super().__call__(score, count=count, n_parallel=n_parallel, **kwargs)
 
 
 @attrs.define
-class _FastScoreOptimizerFactory(vb.VectorizedOptimizerFactory):
+class FastScoreOptimizerFactory(vb.VectorizedOptimizerFactory):
+    """Makes :class:`_FastScoreOptimizer`; with ``distinct``, one that refuses repeats on a
+    space with discrete parameters (a space without them gets OSS's optimizer as it is)."""
+
+    distinct: bool = attrs.field(default=False, kw_only=True)
+
     def __call__(self, converter: Any) -> vb.VectorizedOptimizer:
         base = super().__call__(converter)
+        grids = feature_grids(converter) if self.distinct else None
+        if grids is not None and not has_discrete(grids, converter):
+            grids = None
         return _FastScoreOptimizer(**{f.name: getattr(base, f.name)
-                                      for f in dataclasses.fields(base)})
+                                      for f in dataclasses.fields(base)}, grids=grids)
 
 
 # Acquisition evaluations per suggestion: OSS's own budget
@@ -172,12 +191,13 @@ class _FastScoreOptimizerFactory(vb.VectorizedOptimizerFactory):
 ACQUISITION_EVALUATIONS = gp_ucb_pe.VizierGPUCBPEBandit.default_acquisition_optimizer_factory \
     .max_evaluations
 
-def acquisition_optimizer_factory(max_evaluations: int = ACQUISITION_EVALUATIONS
-                                  ) -> vb.VectorizedOptimizerFactory:
+def acquisition_optimizer_factory(max_evaluations: int = ACQUISITION_EVALUATIONS,
+                                  distinct: bool = False) -> vb.VectorizedOptimizerFactory:
     """OSS's Eagle acquisition optimizer (same strategy, config and batch) with the stable
     sampler and projection, the faster score evaluation, and ``max_evaluations``
-    evaluations."""
-    return _FastScoreOptimizerFactory(  # type: ignore[call-arg]  # attrs fields of the base
+    evaluations; with ``distinct``, no repeats of a trial on discrete parameters
+    (:mod:`.distinct`)."""
+    return FastScoreOptimizerFactory(  # type: ignore[call-arg]  # attrs fields of the base
         strategy_factory=es.VectorizedEagleStrategyFactory(
             eagle_config=gp_ucb_pe.VizierGPUCBPEBandit.default_eagle_config,
             random_sampler_factory=StableRandomSampler,
@@ -186,6 +206,7 @@ def acquisition_optimizer_factory(max_evaluations: int = ACQUISITION_EVALUATIONS
         max_evaluations=max_evaluations,
         suggestion_batch_size=gp_ucb_pe.VizierGPUCBPEBandit
         .default_acquisition_optimizer_factory.suggestion_batch_size,
+        distinct=distinct,
     )
 
 
