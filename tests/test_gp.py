@@ -262,6 +262,7 @@ def test_the_service_default_changes_its_settings_for_one_metric_only():
     assert abs(float(designer._config.ucb_coefficient) - 1.0) < 1e-9
     assert [n for n in range(10) if designer.is_local(n)] == [6, 8]
     assert designer._local_radius == 0.1
+    assert designer._distinct and designer._acquisition_optimizer_factory.distinct
     oss = gp.gp_ucb_pe_designer(problem)
     assert oss._num_seed_trials == 1 and abs(float(oss._config.ucb_coefficient) - 1.8) < 1e-9
     assert not any(oss.is_local(n) for n in range(50))

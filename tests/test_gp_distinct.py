@@ -134,7 +134,7 @@ def test_continuous_spaces_keep_osss_optimizer_and_boxes_reach_grid_neighbours()
     on = gp.gp_ucb_pe_designer_with(continuous, dict(gp.SERVICE_SETTINGS, distinct=True))
     assert on._acquisition_optimizer_factory.distinct
     assert on._acquisition_optimizer_factory(on._converter).grids is None
-    off = gp.service_designer(mixed)
+    off = gp.gp_ucb_pe_designer(mixed)  # OSS's settings: no distinct
     assert off._acquisition_optimizer_factory(off._converter).grids is None
     on_mixed = gp.gp_ucb_pe_designer_with(mixed, dict(gp.SERVICE_SETTINGS, distinct=True))
     grids = on_mixed._acquisition_optimizer_factory(on_mixed._converter).grids
