@@ -114,7 +114,10 @@ def comparison_section(result: Result) -> str:
         "each; D < 0 favours ours ([protocol](notes/quality-protocol.md)).", "",
         comparison.verdict_table(comparison.verdict(runs)), "",
         "Saturated by the protocol's rule (replaced before the verdict): "
-        f"{', '.join(saturated) or 'none'}."])
+        f"{', '.join(saturated) or 'none'}. The tuning candidate adopted on these seeds: "
+        "[`results/quality_tuning_distinct.json`](results/quality_tuning_distinct.json); the "
+        "verdict's runs so far (not read until complete): "
+        "[`results/quality_verdict_part.json`](results/quality_verdict_part.json)."])
 
 
 def server_speed_section(result: Result) -> str:
