@@ -40,6 +40,9 @@ MAX_GRID = 100_000
 # converter still rounds to each value but the last.
 Grid = tuple[tuple[float, ...], tuple[float, ...]]
 Grids = tuple[Grid | None, ...]
+# Grids by parameter (name, type, feasible values, scale): the factory and the local box ask on
+# every suggestion, and a grid of many values costs a conversion of each and a bisection.
+_GRID_CACHE: dict[tuple[Any, ...], Grid] = {}
 
 
 def feature_grids(converter: Any) -> Grids:
@@ -56,12 +59,14 @@ def feature_grids(converter: Any) -> Grids:
                 config.num_feasible_values > MAX_GRID):
             grids.append(None)
             continue
-        trials = [vz.TrialSuggestion(parameters={config.name: v})
-                  for v in config.feasible_values]
-        scaled = np.asarray(parameter.convert(trials), dtype=np.float64).ravel()
-        order = np.argsort(scaled)
-        grids.append((tuple(scaled[order].tolist()),
-                      tuple(_boundaries(parameter, scaled[order]).tolist())))
+        key = (config.name, config.type, tuple(config.feasible_values), config.scale_type)
+        if key not in _GRID_CACHE:
+            trials = [vz.TrialSuggestion(parameters={config.name: v})
+                      for v in config.feasible_values]
+            scaled = np.sort(np.asarray(parameter.convert(trials), dtype=np.float64).ravel())
+            _GRID_CACHE[key] = (tuple(scaled.tolist()),
+                                tuple(_boundaries(parameter, scaled).tolist()))
+        grids.append(_GRID_CACHE[key])
     return tuple(grids)
 
 
