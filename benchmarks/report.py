@@ -104,14 +104,25 @@ def target_rows(results: dict[str, Result | None]) -> list[list[str]]:
 
 def comparison_section(result: Result) -> str:
     """#36's comparison: each peer against ours (median D = z_ours - z_peer over problems, the
-    regret ratio 10^D, Wilcoxon's one-sided p, mean ranks), and the saturation rule's reading."""
+    regret ratio 10^D, Wilcoxon's one-sided p, mean ranks). The verdict once it is read (its
+    stored reading); before, the screening with the saturation rule's reading."""
     runs = result["runs"]
     problems = sorted({r["problem"] for r in runs})
     seeds = sorted({r["seed"] for r in runs})
+    head = (f"{len(runs)} runs: {len(problems)} problems, seeds {seeds[0]}-{seeds[-1]}, 50 trials "
+            "each; D < 0 favours ours ([protocol](notes/quality-protocol.md)).")
+    if "verdict" in result:
+        return "\n".join([
+            head + " The verdict, read once:", "",
+            comparison.verdict_table(result["verdict"]), "",
+            comparison.verdict_summary(result["verdict"], result.get("best_case")).replace(
+                "\n", " "), "",
+            "Screening (seeds 0-2): [`results/quality_screening.json`]"
+            "(results/quality_screening.json); the tuning candidate adopted there: "
+            "[`results/quality_tuning_distinct.json`](results/quality_tuning_distinct.json)."])
     saturated = sorted(p for p, hit in comparison.saturation(runs).items() if hit)
     return "\n".join([
-        f"{len(runs)} runs: {len(problems)} problems, seeds {seeds[0]}-{seeds[-1]}, 50 trials "
-        "each; D < 0 favours ours ([protocol](notes/quality-protocol.md)).", "",
+        head, "",
         comparison.verdict_table(comparison.verdict(runs)), "",
         "Saturated by the protocol's rule (replaced before the verdict): "
         f"{', '.join(saturated) or 'none'}. The tuning candidate adopted on these seeds: "
@@ -163,10 +174,13 @@ def scaling_trials_section(result: Result) -> str:
     return scaling.trials_table(result)
 
 
+# A section's result file, and the one it shows until that file exists.
+FALLBACK = {"quality_verdict": "quality_screening"}
+
 # (question, result file, script that writes it, renderer)
 SECTIONS: list[tuple[str, str, str, Callable[[Result], str]]] = [
     ("How good a model does each optimizer find? (#36's comparison over 20 problems)",
-     "quality_screening", "comparison.py run", comparison_section),
+     "quality_verdict", "comparison.py run, then verdict --write", comparison_section),
     ("How fast is a GP suggestion in the loop a tuning run makes?", "server_speed_loop",
      "server_speed.py --loop-only", server_speed_section),
     ("How fast is a suggestion at a fixed trial count, and how much memory?", "server_speed",
@@ -206,7 +220,7 @@ STUDIES: list[tuple[str, str | None, str]] = [
 
 
 def render() -> str:
-    names = {name for _, name, _, _ in SECTIONS} | {"quality_verdict"}
+    names = {name for _, name, _, _ in SECTIONS} | set(FALLBACK.values())
     results = {name: load(name) for name in names}
     dated = [r for r in results.values() if r and isinstance(r.get("machine"), dict)
              and "cpu" in r["machine"]]
@@ -235,6 +249,9 @@ def render() -> str:
                           target_rows(results)), ""]
     for question, name, script, renderer in SECTIONS:
         result = results[name]
+        if result is None and name in FALLBACK:
+            name, script = FALLBACK[name], script.split(",")[0]
+            result = results[name]
         out += [f"## {question}", ""]
         if result is None:
             out += [f"Not measured yet (`{script}`).", ""]

@@ -829,3 +829,33 @@ def test_the_best_case_fills_missing_problems_in_ours_favour_and_tries_every_ord
     lost = comparison.best_case(_runs_from([behind] * 18), ["k1", "k2"])
     assert not lost["possible"] and not lost["targets"]["target 3 tables"]
     assert not lost["targets"]["target 2 vs optuna-tpe"]
+
+
+def test_the_early_reading_writes_a_verdict_only_when_the_missing_problems_cannot_change_it(
+        tmp_path, capsys):
+    import comparison
+    import report
+
+    wins = {"vizier": -1.0, "optuna-tpe": -0.5, "kt-bo": -0.4, "kt-random": 0.0}
+    path = tmp_path / "verdict.json"
+    path.write_text(json.dumps({"runs": _runs_from([wins] * 18)}))
+    with pytest.raises(SystemExit, match="could still hold"):
+        comparison.main(["verdict", str(path), "--missing", "mlp-digits,mlp-breast_cancer",
+                         "--write"])
+    assert "verdict" not in json.loads(path.read_text())
+
+    behind = {"vizier": 0.0, "optuna-tpe": -0.5, "kt-bo": -0.4, "kt-random": 0.0}
+    path.write_text(json.dumps({"runs": _runs_from([wins] * 5 + [behind] * 13)}))
+    comparison.main(["verdict", str(path), "--missing", "mlp-digits,mlp-breast_cancer",
+                     "--write"])
+    assert "All targets: NOT met" in capsys.readouterr().out
+    stored = json.loads(path.read_text())
+    assert stored["met"] is False and stored["best_case"]["possible"] is False
+    # Thirteen problems where ours is behind: tables (5 wins, 8 behind) and functions fail.
+    assert stored["reading"].startswith("not met: target 1 @30, target 1 @50")
+    assert "target 3 (functions)" in stored["reading"]
+    assert stored["reading"].endswith(
+        "mlp-digits, mlp-breast_cancer not run (no result of theirs could meet it)")
+    section = report.comparison_section(stored)
+    assert "The verdict, read once" in section and "functions +0.50 (5)" in section
+    assert "still fail: target 1 @30" in section and "All targets: NOT met." in section
