@@ -856,6 +856,22 @@ def test_the_early_reading_writes_a_verdict_only_when_the_missing_problems_canno
     assert "target 3 (functions)" in stored["reading"]
     assert stored["reading"].endswith(
         "mlp-digits, mlp-breast_cancer not run (no result of theirs could meet it)")
+    assert stored["verdict"]["apart"] == {}
     section = report.comparison_section(stored)
     assert "The verdict, read once" in section and "functions +0.50 (5)" in section
     assert "still fail: target 1 @30" in section and "All targets: NOT met." in section
+
+
+def test_plain_oss_is_read_apart_on_the_seeds_it_shares_and_never_ranked():
+    import comparison
+
+    runs = _runs_from([{"vizier": -1.0, "optuna-tpe": -0.5, "kt-bo": -0.4, "kt-random": 0.0}]
+                      * 18, seeds=9)
+    for r in _runs_from([{"oss": -0.75}] * 18, seeds=2):
+        if r["problem"] in ("p16", "p17"):
+            runs.append(r)
+    result = comparison.verdict(runs)
+    assert set(result["at"]["30"]["mean_ranks"]) == {"vizier", "optuna-tpe", "kt-bo", "kt-random"}
+    assert result["apart"]["oss"]["30"] == pytest.approx({"p16": -0.25, "p17": -0.25})
+    assert "D(ours - oss) at 30 / 50 trials: p16 -0.25 / -0.25" in comparison.verdict_summary(
+        result)
