@@ -279,6 +279,15 @@ def verdict(runs: list[Run]) -> dict[str, Any]:
     return out
 
 
+def target_reads(result: dict[str, Any]) -> dict[str, bool]:
+    """Each target of a verdict by name ("target 1 @30", "target 2 vs kt-bo", "target 3
+    tables"), met or not."""
+    reads = {f"target 1 @{at}": e["target_1_met"] for at, e in result["at"].items()}
+    reads |= {f"target 2 vs {peer}": e["met"] for peer, e in result["cross"].items()}
+    reads |= {f"target 3 {family}": e["met"] for family, e in result["families"].items()}
+    return reads
+
+
 def best_case(runs: list[Run], missing: Iterable[str], family: str = "keras"
               ) -> dict[str, Any]:
     """Whether the targets could still hold whatever the ``missing`` problems give: the
@@ -302,9 +311,7 @@ def best_case(runs: list[Run], missing: Iterable[str], family: str = "keras"
                         "at": {str(a): {"z": z, "score": 10 ** z} for a in READ_AT}}
                        for o, z in z_by.items() for s in seeds]
         result = verdict(filled)
-        reads = {f"target 1 @{at}": e["target_1_met"] for at, e in result["at"].items()}
-        reads |= {f"target 2 vs {peer}": e["met"] for peer, e in result["cross"].items()}
-        reads |= {f"target 3 {fam}": e["met"] for fam, e in result["families"].items()}
+        reads = target_reads(result)
         reads["all"] = result["met"]
         for name, met in reads.items():
             possible[name] = possible.get(name, False) or bool(met)
@@ -331,18 +338,17 @@ def reading(result: dict[str, Any], bound: dict[str, Any] | None = None) -> str:
     """The verdict in one line (the report's row of open targets)."""
     if result["met"]:
         return "all three targets met"
-    unmet = [f"target 1 @{at}" for at, e in result["at"].items() if not e["target_1_met"]]
-    unmet += [f"target 2 vs {peer}" for peer, e in result["cross"].items() if not e["met"]]
-    unmet += [f"target 3 ({family})" for family, e in result["families"].items()
-              if not e["met"]]
+    unmet = [name for name, met in target_reads(result).items() if not met]
     text = f"not met: {', '.join(unmet)}"
     if bound is not None:
         text += f"; {', '.join(bound['missing'])} not run (no result of theirs could meet it)"
     return text
 
 
-def verdict_summary(result: dict[str, Any], bound: dict[str, Any] | None = None) -> str:
-    """The families' mean D against their best peer, and the early reading's bound."""
+def verdict_summary(result: dict[str, Any], bound: dict[str, Any] | None = None
+                    ) -> list[str]:
+    """Sentences: the families' mean D against their best peer, the early reading's bound, the
+    reading, and what is read apart."""
     lines = ["Mean D at 30 trials against each problem's best peer, by family (target 3: "
              "<= +0.1): " + ", ".join(f"{family} {e['mean_d_vs_best_peer']:+.2f} "
                                       f"({e['problems']})"
@@ -358,7 +364,7 @@ def verdict_summary(result: dict[str, Any], bound: dict[str, Any] | None = None)
         lines.append(f"Apart, not ranked: D(ours - {other}) at {READ_AT[0]} / {READ_AT[1]} "
                      "trials: " + ", ".join(f"{p} {first[p]:+.2f} / {last[p]:+.2f}"
                                             for p in sorted(first)) + ".")
-    return "\n".join(lines)
+    return lines
 
 
 def saturation(runs: list[Run]) -> dict[str, bool]:
@@ -408,18 +414,16 @@ def main(argv: list[str] | None = None) -> None:
     sat.add_argument("json", nargs="+")
     read = commands.add_parser("verdict", help="the targets, read from result files")
     read.add_argument("json", nargs="+")
+    read.add_argument("--write", action="store_true",
+                      help="store the verdict in the (last) result file, for the report")
     best = commands.add_parser(
         "best-case", help="whether the targets could still hold, whatever missing problems give")
     best.add_argument("json", nargs="+")
-    best.add_argument("--missing", required=True,
-                       help="comma-separated problems not yet run (all of one family)")
-    best.add_argument("--family", default="keras", help="the missing problems' family")
-    read.add_argument("--missing", default=None,
-                      help="problems left out by the amendment's early reading: read the "
-                           "verdict without them only if no result of theirs could meet it")
-    read.add_argument("--family", default="keras", help="the missing problems' family")
-    read.add_argument("--write", action="store_true",
-                      help="store the verdict in the (last) result file, for the report")
+    for sub, required in ((read, False), (best, True)):
+        sub.add_argument("--missing", required=required,
+                         help="comma-separated problems not yet run, all of one family (verdict: "
+                              "read without them only if no result of theirs could meet it)")
+        sub.add_argument("--family", default="keras", help="the missing problems' family")
     args = parser.parse_args(argv)
     if args.command == "run":
         run_command(args)
@@ -448,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
                                  "verdict on every problem")
         result = verdict(runs)
         print(verdict_table(result))
-        print(verdict_summary(result, bound))
+        print("\n".join(verdict_summary(result, bound)))
         if args.write:
             with open(args.json[-1]) as f:
                 report = json.load(f)

@@ -115,8 +115,7 @@ def comparison_section(result: Result) -> str:
         return "\n".join([
             head + " The verdict, read once:", "",
             comparison.verdict_table(result["verdict"]), "",
-            comparison.verdict_summary(result["verdict"], result.get("best_case")).replace(
-                "\n", " "), "",
+            " ".join(comparison.verdict_summary(result["verdict"], result.get("best_case"))), "",
             "Screening (seeds 0-2): [`results/quality_screening.json`]"
             "(results/quality_screening.json); the tuning candidate adopted there: "
             "[`results/quality_tuning_distinct.json`](results/quality_tuning_distinct.json)."])
@@ -174,8 +173,9 @@ def scaling_trials_section(result: Result) -> str:
     return scaling.trials_table(result)
 
 
-# A section's result file, and the one it shows until that file exists.
-FALLBACK = {"quality_verdict": "quality_screening"}
+# A section's result file, and the one it shows (with the script that writes it) until that
+# file exists.
+FALLBACK = {"quality_verdict": ("quality_screening", "comparison.py run")}
 
 # (question, result file, script that writes it, renderer)
 SECTIONS: list[tuple[str, str, str, Callable[[Result], str]]] = [
@@ -220,7 +220,7 @@ STUDIES: list[tuple[str, str | None, str]] = [
 
 
 def render() -> str:
-    names = {name for _, name, _, _ in SECTIONS} | set(FALLBACK.values())
+    names = {name for _, name, _, _ in SECTIONS} | {name for name, _ in FALLBACK.values()}
     results = {name: load(name) for name in names}
     dated = [r for r in results.values() if r and isinstance(r.get("machine"), dict)
              and "cpu" in r["machine"]]
@@ -250,7 +250,7 @@ def render() -> str:
     for question, name, script, renderer in SECTIONS:
         result = results[name]
         if result is None and name in FALLBACK:
-            name, script = FALLBACK[name], script.split(",")[0]
+            name, script = FALLBACK[name]
             result = results[name]
         out += [f"## {question}", ""]
         if result is None:

@@ -853,7 +853,7 @@ def test_the_early_reading_writes_a_verdict_only_when_the_missing_problems_canno
     assert stored["met"] is False and stored["best_case"]["possible"] is False
     # Thirteen problems where ours is behind: tables (5 wins, 8 behind) and functions fail.
     assert stored["reading"].startswith("not met: target 1 @30, target 1 @50")
-    assert "target 3 (functions)" in stored["reading"]
+    assert "target 3 functions" in stored["reading"]
     assert stored["reading"].endswith(
         "mlp-digits, mlp-breast_cancer not run (no result of theirs could meet it)")
     assert stored["verdict"]["apart"] == {}
@@ -873,5 +873,5 @@ def test_plain_oss_is_read_apart_on_the_seeds_it_shares_and_never_ranked():
     result = comparison.verdict(runs)
     assert set(result["at"]["30"]["mean_ranks"]) == {"vizier", "optuna-tpe", "kt-bo", "kt-random"}
     assert result["apart"]["oss"]["30"] == pytest.approx({"p16": -0.25, "p17": -0.25})
-    assert "D(ours - oss) at 30 / 50 trials: p16 -0.25 / -0.25" in comparison.verdict_summary(
-        result)
+    assert "D(ours - oss) at 30 / 50 trials: p16 -0.25 / -0.25" in " ".join(
+        comparison.verdict_summary(result))
