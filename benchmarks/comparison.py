@@ -7,7 +7,7 @@ Run (from benchmarks/):
       python comparison.py run --seeds 10-18 --out results/quality_verdict.json
       python comparison.py verdict results/quality_verdict.json --write
       python comparison.py best-case PART --missing mlp-digits,mlp-breast_cancer
-                           (the amendment's early reading: could the targets still hold?)
+                           (the amendments' early reading: could the targets still hold?)
 
 ``run`` is resumable: the runs already in ``--out`` (by problem, optimizer and seed) are kept and
 not run again, and each finished run is written at once; parts made elsewhere are joined with
@@ -288,26 +288,39 @@ def target_reads(result: dict[str, Any]) -> dict[str, bool]:
     return reads
 
 
-def best_case(runs: list[Run], missing: Iterable[str], family: str = "keras"
+def best_case(runs: list[Run], missing: Iterable[str], family: str | None = None
               ) -> dict[str, Any]:
     """Whether the targets could still hold whatever the ``missing`` problems give: the
     verdict with each missing problem filled in as favourably to ours as anything can be (ours
     far below every peer on every seed, which is the extreme for every Wilcoxon test, median and
-    family mean), over every order of the peers on those problems (the order moves only the mean
-    ranks). ``possible`` is False when no filling meets all targets: the verdict is then "not
-    met" without running the missing problems (the protocol's amendment of 2026-12-03)."""
+    family mean), over every order of the peers on those problems. Only the mean ranks depend on
+    the orders, and a peer's rank sum only on how many missing problems put it at each rank, so
+    every multiset of orders is tried once (21 for two missing problems, 792 for seven) rather
+    than every assignment of orders to problems. ``possible`` is False when no filling meets all
+    targets: the verdict is then "not met" without running the missing problems (the protocol's
+    amendments). A missing problem's family is its registered one unless ``family`` is given;
+    the runs it already has are set aside. Every other problem must be complete: each
+    optimizer on each seed ours ran."""
     missing = list(missing)
-    seeds = sorted({r["seed"] for r in runs if r["optimizer"] == OURS})
-    values = [r["at"][a]["z"] for r in runs for a in r["at"]]
+    kept = [r for r in runs if r["problem"] not in missing]
+    seeds = sorted({r["seed"] for r in kept if r["optimizer"] == OURS})
+    have = {(r["problem"], r["optimizer"], r["seed"]) for r in kept}
+    incomplete = sorted({p for p, _, _ in have
+                         if any((p, o, s) not in have for o in (OURS, *PEERS) for s in seeds)})
+    if incomplete:
+        raise ValueError(f"problems {', '.join(incomplete)} lack some runs of the "
+                         f"four optimizers on seeds {seeds}; complete them or name them missing")
+    families = {p: family or registry.by_name(p).family for p in missing}
+    values = [r["at"][a]["z"] for r in kept for a in r["at"]]
     low, high = min(values) - 100.0, max(values) + 100.0
     orders = list(itertools.permutations(PEERS))
     possible: dict[str, bool] = {}
-    for filling in itertools.product(orders, repeat=len(missing)):
-        filled = list(runs)
+    for filling in itertools.combinations_with_replacement(orders, len(missing)):
+        filled = list(kept)
         for problem, order in zip(missing, filling, strict=True):
             z_by = {OURS: low, **{peer: high + i for i, peer in enumerate(order)}}
-            filled += [{"problem": problem, "family": family, "optimizer": o, "seed": s,
-                        "optimum": None, "eps": None,
+            filled += [{"problem": problem, "family": families[problem], "optimizer": o,
+                        "seed": s, "optimum": None, "eps": None,
                         "at": {str(a): {"z": z, "score": 10 ** z} for a in READ_AT}}
                        for o, z in z_by.items() for s in seeds]
         result = verdict(filled)
@@ -391,6 +404,13 @@ def saturation(runs: list[Run]) -> dict[str, bool]:
     return out
 
 
+def _bound(args: argparse.Namespace, runs: list[Run]) -> dict[str, Any]:
+    try:
+        return best_case(runs, args.missing.split(","), args.family)
+    except (ValueError, KeyError) as e:
+        raise SystemExit(f"comparison.py {args.command}: {e}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -421,9 +441,11 @@ def main(argv: list[str] | None = None) -> None:
     best.add_argument("json", nargs="+")
     for sub, required in ((read, False), (best, True)):
         sub.add_argument("--missing", required=required,
-                         help="comma-separated problems not yet run, all of one family (verdict: "
-                              "read without them only if no result of theirs could meet it)")
-        sub.add_argument("--family", default="keras", help="the missing problems' family")
+                         help="comma-separated problems not yet complete (verdict: read "
+                              "without them only if no result of theirs could meet it)")
+        sub.add_argument("--family", default=None,
+                         help="the missing problems' family (default: each one's registered "
+                              "family)")
     args = parser.parse_args(argv)
     if args.command == "run":
         run_command(args)
@@ -436,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
         for problem, saturated in sorted(saturation(load(args.json)).items()):
             print(f"{problem}: {'SATURATED (replace from the reserve)' if saturated else 'ok'}")
     elif args.command == "best-case":
-        result = best_case(load(args.json), args.missing.split(","), args.family)
+        result = _bound(args, load(args.json))
         for name, could in result["targets"].items():
             print(f"  {name}: {'could still hold' if could else 'cannot hold'}")
         print("  verdict: " + ("undecided: run the missing problems" if result["possible"]
@@ -445,7 +467,9 @@ def main(argv: list[str] | None = None) -> None:
         runs = load(args.json)
         bound = None
         if args.missing:
-            bound = best_case(runs, args.missing.split(","), args.family)
+            bound = _bound(args, runs)
+            # Read as it stands without them: runs the peers already made there are set aside.
+            runs = [r for r in runs if r["problem"] not in bound["missing"]]
             if bound["possible"]:
                 raise SystemExit("comparison.py verdict: the targets could still hold with "
                                  f"{args.missing} filled in favourably; run them and read the "

@@ -816,19 +816,56 @@ def test_the_best_case_fills_missing_problems_in_ours_favour_and_tries_every_ord
     # Twelve wins, five hairs and a third place: ours' rank sum is TPE's + 5 (35 against 30), so
     # only filling the missing problems with TPE last or nearly (ours 1 + 1, TPE 4 + 4 or 4 + 3)
     # leaves ours the best mean rank; the peers' first order (TPE 2 + 2) does not.
-    close = comparison.best_case(_runs_from([wins] * 12 + [hair] * 5 + [third]), ["k1", "k2"])
+    close = comparison.best_case(_runs_from([wins] * 12 + [hair] * 5 + [third]), ["k1", "k2"],
+                                 "keras")
     assert close["possible"] and close["targets"]["target 1 @30"]
     assert close["targets"]["target 3 keras"]
     # Eleven wins and seven hairs: the rank gap (10) is more than any filling closes (6).
-    far = comparison.best_case(_runs_from([wins] * 11 + [hair] * 7), ["k1", "k2"])
+    far = comparison.best_case(_runs_from([wins] * 11 + [hair] * 7), ["k1", "k2"], "keras")
     assert not far["possible"]
     assert not far["targets"]["target 1 @30"] and not far["targets"]["target 1 @50"]
     assert far["targets"]["target 2 vs optuna-tpe"] and far["targets"]["target 3 functions"]
     # Ours behind TPE by half a decade on every table: no filling of the Keras family helps.
     behind = {"vizier": 0.0, "optuna-tpe": -0.5, "kt-bo": -0.4, "kt-random": 0.0}
-    lost = comparison.best_case(_runs_from([behind] * 18), ["k1", "k2"])
+    lost = comparison.best_case(_runs_from([behind] * 18), ["k1", "k2"], "keras")
     assert not lost["possible"] and not lost["targets"]["target 3 tables"]
     assert not lost["targets"]["target 2 vs optuna-tpe"]
+
+
+def test_the_best_case_tries_mixed_orders_of_the_peers_on_several_missing_problems():
+    import comparison
+
+    wins = {"vizier": -1.0, "optuna-tpe": -0.5, "kt-bo": -0.4, "kt-random": 0.0}
+    # KerasTuner BO first by a hair, ours last: ranks ours 4, BO 1, TPE 2, random 3.
+    bo_first = {"vizier": -0.5, "kt-bo": -0.51, "optuna-tpe": -0.505, "kt-random": -0.502}
+    # Rank sums over the 19: ours 46, TPE 38, BO 39, random 67. With ours first on 3 missing
+    # problems (49), TPE needs 11 of them and BO 10: only two orders with TPE last and BO third
+    # and one the other way round do it; no single order repeated three times does.
+    mixed = comparison.best_case(_runs_from([wins] * 10 + [bo_first] * 9),
+                                 ["k1", "k2", "k3"], "keras")
+    assert mixed["possible"]
+    # One win fewer (ours 49 against TPE 38 and BO 37 before the missing ones): out of reach.
+    short = comparison.best_case(_runs_from([wins] * 9 + [bo_first] * 10),
+                                 ["k1", "k2", "k3"], "keras")
+    assert not short["possible"] and not short["targets"]["target 1 @30"]
+
+
+def test_the_best_case_takes_registered_families_and_refuses_incomplete_problems():
+    import comparison
+
+    behind = {"vizier": 0.0, "optuna-tpe": -0.5, "kt-bo": -0.4, "kt-random": 0.0}
+    tables = _runs_from([behind] * 13)
+    # Peers' runs on a function already made: set aside, the problem counts as missing.
+    early = [r for r in _runs_from([{"optuna-tpe": -9.0, "kt-random": -9.0}] * 14)
+             if r["problem"] == "p13"]
+    for r in early:
+        r["problem"] = "rastrigin-4d"
+    bound = comparison.best_case(tables + early, ["rastrigin-4d", "mlp-digits"])
+    assert not bound["possible"] and not bound["targets"]["target 3 tables"]
+    assert bound["targets"]["target 3 functions"] and bound["targets"]["target 3 keras"]
+    with pytest.raises(ValueError, match="problems p3 lack some runs"):
+        comparison.best_case([r for r in tables if (r["problem"], r["optimizer"], r["seed"])
+                              != ("p3", "kt-bo", 2)], ["mlp-digits"])
 
 
 def test_the_early_reading_writes_a_verdict_only_when_the_missing_problems_cannot_change_it(
