@@ -106,11 +106,16 @@ def comparison_section(result: Result) -> str:
     """#36's comparison: each peer against ours (median D = z_ours - z_peer over problems, the
     regret ratio 10^D, Wilcoxon's one-sided p, mean ranks). The verdict once it is read (its
     stored reading); before, the screening with the saturation rule's reading."""
-    runs = result["runs"]
+    missing = (result.get("best_case") or {}).get("missing", [])
+    runs = [r for r in result["runs"] if r["problem"] not in missing]
     problems = sorted({r["problem"] for r in runs})
     seeds = sorted({r["seed"] for r in runs})
+    aside = len(result["runs"]) - len(runs)
     head = (f"{len(runs)} runs: {len(problems)} problems, seeds {seeds[0]}-{seeds[-1]}, 50 trials "
-            "each; D < 0 favours ours ([protocol](notes/quality-protocol.md)).")
+            "each; D < 0 favours ours ([protocol](notes/quality-protocol.md))."
+            + (f" Set aside, with their problems not read: {aside} peers' runs on "
+               f"{', '.join(sorted({r['problem'] for r in result['runs']} - set(problems)))}."
+               if aside else ""))
     if "verdict" in result:
         return "\n".join([
             head + " The verdict, read once:", "",

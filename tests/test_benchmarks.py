@@ -899,6 +899,29 @@ def test_the_early_reading_writes_a_verdict_only_when_the_missing_problems_canno
     assert "still fail: target 1 @30" in section and "All targets: NOT met." in section
 
 
+def test_a_verdict_read_without_missing_problems_sets_their_peers_runs_aside(tmp_path):
+    import comparison
+    import report
+
+    behind = {"vizier": 0.0, "optuna-tpe": -0.5, "kt-bo": -0.4, "kt-random": 0.0}
+    runs = _runs_from([behind] * 13)
+    early = [r for r in _runs_from([{"optuna-tpe": -9.0, "kt-random": -9.0}] * 14)
+             if r["problem"] == "p13"]
+    for r in early:
+        r["problem"], r["family"] = "rastrigin-4d", "functions"
+    path = tmp_path / "verdict.json"
+    path.write_text(json.dumps({"runs": runs + early}))
+    comparison.main(["verdict", str(path), "--missing", "rastrigin-4d,mlp-digits", "--write"])
+    stored = json.loads(path.read_text())
+    assert len(stored["runs"]) == len(runs) + len(early)  # kept in the file, not read
+    assert set(stored["verdict"]["families"]) == {"tables"}
+    assert stored["verdict"]["at"]["30"]["problems"] == 13
+    section = report.comparison_section(stored)
+    assert section.startswith(f"{len(runs)} runs: 13 problems")
+    assert f"Set aside, with their problems not read: {len(early)} peers' runs on rastrigin-4d." \
+        in section
+
+
 def test_plain_oss_is_read_apart_on_the_seeds_it_shares_and_never_ranked():
     import comparison
 
