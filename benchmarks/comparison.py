@@ -288,6 +288,12 @@ def target_reads(result: dict[str, Any]) -> dict[str, bool]:
     return reads
 
 
+def without(runs: list[Run], problems: Iterable[str]) -> list[Run]:
+    """The runs on problems other than ``problems`` (those set aside as missing)."""
+    aside = set(problems)
+    return [r for r in runs if r["problem"] not in aside]
+
+
 def best_case(runs: list[Run], missing: Iterable[str], family: str | None = None
               ) -> dict[str, Any]:
     """Whether the targets could still hold whatever the ``missing`` problems give: the
@@ -302,7 +308,7 @@ def best_case(runs: list[Run], missing: Iterable[str], family: str | None = None
     the runs it already has are set aside. Every other problem must be complete: each
     optimizer on each seed ours ran."""
     missing = list(missing)
-    kept = [r for r in runs if r["problem"] not in missing]
+    kept = without(runs, missing)
     seeds = sorted({r["seed"] for r in kept if r["optimizer"] == OURS})
     have = {(r["problem"], r["optimizer"], r["seed"]) for r in kept}
     incomplete = sorted({p for p, _, _ in have
@@ -469,7 +475,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.missing:
             bound = _bound(args, runs)
             # Read as it stands without them: runs the peers already made there are set aside.
-            runs = [r for r in runs if r["problem"] not in bound["missing"]]
+            runs = without(runs, bound["missing"])
             if bound["possible"]:
                 raise SystemExit("comparison.py verdict: the targets could still hold with "
                                  f"{args.missing} filled in favourably; run them and read the "

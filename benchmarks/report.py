@@ -107,14 +107,14 @@ def comparison_section(result: Result) -> str:
     regret ratio 10^D, Wilcoxon's one-sided p, mean ranks). The verdict once it is read (its
     stored reading); before, the screening with the saturation rule's reading."""
     missing = (result.get("best_case") or {}).get("missing", [])
-    runs = [r for r in result["runs"] if r["problem"] not in missing]
+    runs = comparison.without(result["runs"], missing)
     problems = sorted({r["problem"] for r in runs})
     seeds = sorted({r["seed"] for r in runs})
     aside = len(result["runs"]) - len(runs)
     head = (f"{len(runs)} runs: {len(problems)} problems, seeds {seeds[0]}-{seeds[-1]}, 50 trials "
             "each; D < 0 favours ours ([protocol](notes/quality-protocol.md))."
             + (f" Set aside, with their problems not read: {aside} peers' runs on "
-               f"{', '.join(sorted({r['problem'] for r in result['runs']} - set(problems)))}."
+               f"{', '.join(sorted({r['problem'] for r in result['runs']} & set(missing)))}."
                if aside else ""))
     if "verdict" in result:
         return "\n".join([
