@@ -21,6 +21,7 @@ run seed) and its trial count, so a run repeats exactly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -38,7 +39,7 @@ from scipy import stats
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lib import _common
+from lib import _common, peers
 from lib import problems as registry
 
 OURS = "vizier"
@@ -69,8 +70,6 @@ def incumbent(observed: list[float], count: int) -> int:
 def one_run(problem_name: str, optimizer: str, seed: int, trials: int, endpoint: str | None
             ) -> Run:
     """One optimizer on one problem: ``trials`` asks, each told what the problem shows."""
-    from lib import peers
-
     problem = registry.by_name(problem_name)
     draws = np.random.default_rng([seed, zlib.crc32(problem_name.encode()), 36])
     opt = peers.make(optimizer, problem.space(), seed, trials, endpoint,
@@ -128,6 +127,10 @@ def run_command(args: argparse.Namespace) -> None:
                          f"registered: {', '.join(registry.registered())}; reserve: "
                          f"{', '.join(registry.RESERVE)}")
     optimizers = args.optimizers.split(",")
+    keras = sorted(p for p in problems if registry.by_name(p).family == "keras")
+    if "oss" in optimizers and keras:
+        raise SystemExit(f"comparison.py run: plain OSS (--optimizers oss) runs the functions "
+                         f"only (its GP cannot run beside TensorFlow); not {', '.join(keras)}")
     report: dict[str, Any] = {"machine": _common.machine(), "protocol":
                               "notes/quality-protocol.md", "args": vars(args), "runs": []}
     if os.path.exists(args.out):
@@ -149,9 +152,22 @@ def run_command(args: argparse.Namespace) -> None:
     began = time.time()
     try:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(args.workers) as pool:
-            full = [(p, o, s, args.trials, server.url if server else None) for p, o, s in jobs]
-            for i, run in enumerate(pool.imap_unordered(_run, full)):
+        full = [(p, o, s, args.trials, server.url if server else None) for p, o, s in jobs]
+        oss = [job for job in full if job[1] == "oss"]
+        others = [job for job in full if job[1] != "oss"]
+        # Plain OSS in processes of its own (Keras on JAX: OSS's GP fails beside TensorFlow),
+        # a fresh one per run (OSS compiles its GP programs again at every suggestion and keeps
+        # them: a long-lived process reaches Linux's limit of memory maps within a few runs).
+        with contextlib.ExitStack() as pools:
+            pending = []
+            if others:
+                pool = pools.enter_context(ctx.Pool(args.workers))
+                pending.append(pool.imap_unordered(_run, others))
+            if oss:
+                pool = pools.enter_context(ctx.Pool(1 if others else args.workers,
+                                                    peers.oss_worker_init, maxtasksperchild=1))
+                pending.append(pool.imap_unordered(_run, oss))
+            for i, run in enumerate(_common.interleave(pending)):
                 report["runs"].append(run)
                 _common.save(report, args.out)
                 z = " ".join(f"z@{k} {v['z']:.2f}" for k, v in run["at"].items())
@@ -222,6 +238,18 @@ def mean_ranks(runs: list[Run], at: int, optimizers: list[str]
 def critical_difference(k: int, n: int) -> float:
     """Nemenyi's critical difference of mean ranks at alpha 0.05 (k optimizers, n problems)."""
     return NEMENYI_Q05[k] * math.sqrt(k * (k + 1) / (6.0 * n))
+
+
+def nemenyi_groups(ranks: dict[str, float], cd: float) -> list[list[str]]:
+    """The maximal groups of optimizers whose mean ranks lie within ``cd`` of each other (not
+    told apart by Nemenyi's test), best first: the bars of a critical-difference plot."""
+    order = sorted(ranks, key=lambda o: ranks[o])
+    groups: list[list[str]] = []
+    for i, first in enumerate(order):
+        group = [o for o in order[i:] if ranks[o] - ranks[first] < cd]
+        if len(group) > 1 and not (groups and set(group) <= set(groups[-1])):
+            groups.append(group)
+    return groups
 
 
 def verdict(runs: list[Run]) -> dict[str, Any]:
@@ -358,20 +386,32 @@ def reading(result: dict[str, Any], bound: dict[str, Any] | None = None) -> str:
     if result["met"]:
         return "all three targets met"
     unmet = [name for name, met in target_reads(result).items() if not met]
-    text = f"not met: {', '.join(unmet)}"
-    if bound is not None:
-        text += f"; {', '.join(bound['missing'])} not run (no result of theirs could meet it)"
-    return text
+    if bound is None:
+        return f"not met: {', '.join(unmet)}"
+    cannot = [name for name, could in bound["targets"].items() if not could and name != "all"]
+    text = f"not met: {', '.join(cannot)}, whatever {', '.join(bound['missing'])} give (not run)"
+    also = [name for name in unmet if name not in cannot]
+    return text + (f"; also unmet without them: {', '.join(also)}" if also else "")
 
 
 def verdict_summary(result: dict[str, Any], bound: dict[str, Any] | None = None
                     ) -> list[str]:
-    """Sentences: the families' mean D against their best peer, the early reading's bound, the
-    reading, and what is read apart."""
+    """Sentences: the families' mean D against their best peer, the mean ranks' tests, the
+    early reading's bound, the reading, and what is read apart."""
     lines = ["Mean D at 30 trials against each problem's best peer, by family (target 3: "
              "<= +0.1): " + ", ".join(f"{family} {e['mean_d_vs_best_peer']:+.2f} "
                                       f"({e['problems']})"
                                       for family, e in result["families"].items()) + "."]
+    tests = []
+    for at, entry in result["at"].items():
+        if "critical_difference" not in entry:
+            continue
+        groups = nemenyi_groups(entry["mean_ranks"], entry["critical_difference"])
+        tests.append(f"@{at} Friedman p {entry['friedman_p']:.3g}, not told apart by Nemenyi "
+                     f"(critical difference {entry['critical_difference']:.2f}): "
+                     + (", ".join(f"({', '.join(g)})" for g in groups) if groups else "none"))
+    if tests:
+        lines.append("Mean ranks: " + "; ".join(tests) + ".")
     if bound is not None:
         cannot = [name for name, could in bound["targets"].items() if not could and name != "all"]
         lines.append(f"Read without {', '.join(bound['missing'])} (protocol amendment): with them "

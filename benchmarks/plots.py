@@ -98,6 +98,43 @@ def scaling(plt: Any, report: dict[str, Any]) -> str:
     return _save(plt, fig, "scaling")
 
 
+def quality_verdict(plt: Any, report: dict[str, Any]) -> str:
+    """Critical-difference plot of #36's verdict: mean ranks (1 = best) at 30 and 50 trials,
+    Nemenyi's critical difference, and bars over the optimizers it does not tell apart."""
+    import comparison
+
+    if "verdict" not in report:
+        return "no verdict yet (comparison.py verdict --write)"
+    entries = {at: e for at, e in report["verdict"]["at"].items() if "critical_difference" in e}
+    fig, axes = plt.subplots(len(entries), 1, figsize=(7, 1.9 * len(entries)), squeeze=False)
+    for ax, (at, entry) in zip(axes.flat, entries.items(), strict=True):
+        ranks, cd = entry["mean_ranks"], entry["critical_difference"]
+        k = len(ranks)
+        ax.set_xlim(k + 0.2, 0.8)  # best (rank 1) on the right, as Demsar draws it
+        ax.set_ylim(-1.6, 1.4)
+        ax.axis("off")
+        ax.plot([k, 1], [0, 0], color="k", lw=1)
+        for r in range(1, k + 1):
+            ax.plot([r, r], [0, 0.1], color="k", lw=1)
+            ax.text(r, 0.2, str(r), ha="center", fontsize=8)
+        ax.plot([k, k - cd], [1.1, 1.1], color="k", lw=2)
+        ax.text(k - cd / 2, 1.2, f"CD {cd:.2f}", ha="center", fontsize=8)
+        for i, name in enumerate(sorted(ranks, key=lambda o: ranks[o])):
+            y = -0.45 - 0.35 * (i % 2)
+            ax.plot([ranks[name]] * 2, [0, y + 0.1], color=COLORS.get(name, "k"), lw=1)
+            ax.text(ranks[name], y, f"{name} {ranks[name]:.2f}", ha="center", va="top",
+                    fontsize=8, color=COLORS.get(name, "k"))
+        for j, group in enumerate(comparison.nemenyi_groups(ranks, cd)):
+            y = 0.45 + 0.18 * j
+            ax.plot([ranks[group[0]], ranks[group[-1]]], [y, y], color="k", lw=3)
+        ax.set_title(f"@{at} trials: {entry['problems']} problems, Friedman p "
+                     f"{entry['friedman_p']:.3g}", fontsize=9)
+    fig.suptitle(f"Mean ranks with Nemenyi's critical difference, alpha 0.05 "
+                 f"({report['machine']['date']})", fontsize=10)
+    fig.tight_layout()
+    return _save(plt, fig, "quality_verdict_cd")
+
+
 def _save(plt: Any, fig: Any, name: str) -> str:
     path = os.path.join(_common.RESULTS, f"{name}.png")
     fig.savefig(path, dpi=90)
@@ -112,7 +149,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     for name, fn in (("quality", quality), ("early_stopping", early_stopping),
-                     ("scaling", scaling)):
+                     ("scaling", scaling), ("quality_verdict", quality_verdict)):
         report = _load(name)
         if report is None:
             print(f"{name}: no results yet (run benchmarks/{name}.py)")

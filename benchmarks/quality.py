@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lib import _common
+from lib import _common, peers
 from lib import tasks as task_defs
 
 DEFAULT_PEERS = ("vizier", "optuna-tpe", "kt-bo", "kt-random")
@@ -70,26 +70,6 @@ def one_run(task_name: str, peer: str, seed: int, trials: int, endpoint: str | N
 
 def _run(job: tuple[Any, ...]) -> dict[str, Any]:
     return one_run(*job)
-
-
-def _oss_worker_init() -> None:
-    # Open Source Vizier's GP (the "oss" peer, in process) fails with TensorFlow imported;
-    # these workers run the test functions only, so Keras (for KerasTuner's HyperParameters)
-    # may load JAX instead.
-    os.environ["KERAS_BACKEND"] = "jax"
-
-
-def _interleave(iterators: list[Any]) -> Any:
-    """Results of several pools' imap_unordered as they come (polling each in turn)."""
-    active = list(iterators)
-    while active:
-        for it in list(active):
-            try:
-                yield it.next(timeout=0.5)
-            except mp.TimeoutError:
-                continue
-            except StopIteration:
-                active.remove(it)
 
 
 def median_curve(runs: list[dict[str, Any]]) -> list[float]:
@@ -237,11 +217,11 @@ def main() -> None:
         # again for every suggestion and keeps them, and a process doing so reaches Linux's
         # default limit of 65,530 memory maps within about four 30-trial runs (LLVM then fails
         # with "Cannot allocate memory" and the pool's worker dies, losing its run).
-        with ctx.Pool(args.workers) as pool, ctx.Pool(1, _oss_worker_init,
+        with ctx.Pool(args.workers) as pool, ctx.Pool(1, peers.oss_worker_init,
                                                       maxtasksperchild=1) as oss_pool:
             pending = [oss_pool.imap_unordered(_run, oss_jobs),
                        pool.imap_unordered(_run, other_jobs)]
-            results = itertools.chain(*pending) if not oss_jobs else _interleave(pending)
+            results = itertools.chain(*pending) if not oss_jobs else _common.interleave(pending)
             for i, result in enumerate(results):
                 report["runs"].append(result)
                 report["wall_seconds"] = time.time() - started

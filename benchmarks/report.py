@@ -264,8 +264,8 @@ def render() -> str:
         out += [f"`{script}`, {date_of(result)}: [`results/{name}.json`](results/{name}.json)",
                 "", renderer(result), ""]
     out += ["## Plots", ""]
-    out += [f"- [`results/{p}`](results/{p})" for p in sorted(os.listdir(_common.RESULTS))
-            if p.endswith(".png")]
+    out += [", ".join(f"[`results/{p}`](results/{p})" for p in sorted(os.listdir(_common.RESULTS))
+                      if p.endswith(".png"))]
     out += ["", "## Studies (`studies/`): questions asked once, read in the notes", ""]
     for script, study, what in STUDIES:
         link = f" ([`results/{study}.json`](results/{study}.json))" if study else ""
@@ -273,8 +273,8 @@ def render() -> str:
     out += ["", "## Notes", "",
             "What the readings meant when they were made, candidates tried and left, and the "
             "history of each number:", ""]
-    out += [f"- [`notes/{n}`](notes/{n})"
-            for n in sorted(os.listdir(os.path.join(HERE, "notes"))) if n.endswith(".md")]
+    notes = sorted(n for n in os.listdir(os.path.join(HERE, "notes")) if n.endswith(".md"))
+    out += [", ".join(f"[`notes/{n}`](notes/{n})" for n in notes)]
     out += ["", "## Layout", "",
             "`lib/` (machine description, tables, tasks, peers), the run scripts here (one "
             "result file each), `analyze.py`, `studies/`, `results/` (JSON and PNG), "

@@ -793,6 +793,23 @@ def test_a_comparison_run_repeats_and_reads_its_incumbent():
     assert comparison.seed_range("10-18") == list(range(10, 19))
 
 
+@pytest.mark.slow  # plain OSS in a spawned process on JAX
+def test_a_comparison_runs_plain_oss_in_a_process_without_tensorflow_and_only_on_functions(
+        tmp_path):
+    import comparison
+
+    with pytest.raises(SystemExit, match="runs the functions only.*not mlp-digits"):
+        comparison.main(["run", "--optimizers", "oss", "--problems", "rastrigin-4d,mlp-digits",
+                         "--out", str(tmp_path / "refused.json")])
+    assert not (tmp_path / "refused.json").exists()
+    out = tmp_path / "oss.json"
+    comparison.main(["run", "--seeds", "10-10", "--optimizers", "oss", "--trials", "2",
+                     "--workers", "1", "--problems", "rastrigin-4d", "--out", str(out)])
+    (run,) = json.loads(out.read_text())["runs"]
+    assert (run["problem"], run["optimizer"], run["seed"]) == ("rastrigin-4d", "oss", 10)
+    assert len(run["observed"]) == 2 and all(math.isfinite(v) for v in run["observed"])
+
+
 def _runs_from(z_by_problem: list[dict[str, float]], seeds: int = 3) -> list[dict]:
     """Runs whose z is the same on every seed: problem i is a table for i < 13, else a function;
     every optimizer's z drops by 0.1 from 30 to 50 trials."""
@@ -891,8 +908,7 @@ def test_the_early_reading_writes_a_verdict_only_when_the_missing_problems_canno
     # Thirteen problems where ours is behind: tables (5 wins, 8 behind) and functions fail.
     assert stored["reading"].startswith("not met: target 1 @30, target 1 @50")
     assert "target 3 functions" in stored["reading"]
-    assert stored["reading"].endswith(
-        "mlp-digits, mlp-breast_cancer not run (no result of theirs could meet it)")
+    assert "whatever mlp-digits, mlp-breast_cancer give (not run)" in stored["reading"]
     assert stored["verdict"]["apart"] == {}
     section = report.comparison_section(stored)
     assert "The verdict, read once" in section and "functions +0.50 (5)" in section
@@ -920,6 +936,34 @@ def test_a_verdict_read_without_missing_problems_sets_their_peers_runs_aside(tmp
     assert section.startswith(f"{len(runs)} runs: 13 problems")
     assert f"Set aside, with their problems not read: {len(early)} peers' runs on rastrigin-4d." \
         in section
+
+
+def test_nemenyi_groups_join_the_optimizers_within_the_critical_difference(tmp_path,
+                                                                         monkeypatch):
+    import comparison
+    import matplotlib
+    import plots
+
+    ranks = {"vizier": 1.44, "kt-bo": 2.44, "optuna-tpe": 2.67, "kt-random": 3.44}
+    assert comparison.nemenyi_groups(ranks, 1.11) == [["vizier", "kt-bo"],
+                                                      ["kt-bo", "optuna-tpe", "kt-random"]]
+    assert comparison.nemenyi_groups(ranks, 0.2) == []  # every pair told apart
+    assert comparison.nemenyi_groups(ranks, 3.0) == [["vizier", "kt-bo", "optuna-tpe",
+                                                      "kt-random"]]
+    result = comparison.verdict(_runs_from([{"vizier": -1.0, "optuna-tpe": -0.5, "kt-bo": -0.4,
+                                             "kt-random": 0.0}] * 18))
+    summary = " ".join(comparison.verdict_summary(result))
+    cd = result["at"]["30"]["critical_difference"]
+    # Ranks 1, 2, 3, 4 on every problem: neighbours lie 1 apart, within 1.11; others do not.
+    assert (f"not told apart by Nemenyi (critical difference {cd:.2f}): (vizier, optuna-tpe), "
+            "(optuna-tpe, kt-bo), (kt-bo, kt-random)") in summary
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(plots._common, "RESULTS", str(tmp_path))
+    path = plots.quality_verdict(plt, {"verdict": result, "machine": {"date": "today"}})
+    assert path == str(tmp_path / "quality_verdict_cd.png") and os.path.getsize(path) > 0
+    assert plots.quality_verdict(plt, {"runs": []}).startswith("no verdict yet")
 
 
 def test_plain_oss_is_read_apart_on_the_seeds_it_shares_and_never_ranked():

@@ -102,6 +102,19 @@ def peer_at_trial(spec: str) -> tuple[str, int]:
     return peer, trials
 
 
+def interleave(iterators: Sequence[Any]) -> Any:
+    """Results of several pools' ``imap_unordered`` as they come (polling each in turn)."""
+    active = list(iterators)
+    while active:
+        for it in list(active):
+            try:
+                yield it.next(timeout=0.5)
+            except mp.TimeoutError:
+                continue
+            except StopIteration:
+                active.remove(it)
+
+
 def in_processes(target: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int
                  ) -> list[Any]:
     """Runs ``target(*job)`` for each job in ``workers`` fresh (spawned) processes; results in

@@ -74,6 +74,14 @@ class VizierService:
         self._client.close()
 
 
+def oss_worker_init() -> None:
+    """Initialiser of a process that runs the plain-OSS peer: Open Source Vizier's GP (in
+    process) fails with TensorFlow imported (TensorFlow Probability then demands ``tf_keras``),
+    so Keras, needed only for KerasTuner's HyperParameters there, loads JAX instead. Such a
+    process runs the test functions only, never a Keras task."""
+    os.environ["KERAS_BACKEND"] = "jax"
+
+
 def use_oss_in_process() -> None:
     """Points OSS Vizier's in-process service at a fresh SQLite file (its default file lies in
     site-packages) and polls for suggestions every 10 ms (its default, 1 s, would dominate)."""
