@@ -798,7 +798,7 @@ def test_a_comparison_runs_plain_oss_in_a_process_without_tensorflow_and_only_on
         tmp_path):
     import comparison
 
-    with pytest.raises(SystemExit, match="runs the functions only.*not mlp-digits"):
+    with pytest.raises(SystemExit, match=r"runs the functions only.*not mlp-digits"):
         comparison.main(["run", "--optimizers", "oss", "--problems", "rastrigin-4d,mlp-digits",
                          "--out", str(tmp_path / "refused.json")])
     assert not (tmp_path / "refused.json").exists()
