@@ -21,11 +21,9 @@ run seed) and its trial count, so a run repeats exactly.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import math
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -151,28 +149,15 @@ def run_command(args: argparse.Namespace) -> None:
         server = start_local_server(os.path.join(tempfile.mkdtemp(), "comparison.db"), env=env)
     began = time.time()
     try:
-        ctx = mp.get_context("spawn")
         full = [(p, o, s, args.trials, server.url if server else None) for p, o, s in jobs]
-        oss = [job for job in full if job[1] == "oss"]
-        others = [job for job in full if job[1] != "oss"]
-        # Plain OSS in processes of its own (Keras on JAX: OSS's GP fails beside TensorFlow),
-        # a fresh one per run (OSS compiles its GP programs again at every suggestion and keeps
-        # them: a long-lived process reaches Linux's limit of memory maps within a few runs).
-        with contextlib.ExitStack() as pools:
-            pending = []
-            if others:
-                pool = pools.enter_context(ctx.Pool(args.workers))
-                pending.append(pool.imap_unordered(_run, others))
-            if oss:
-                pool = pools.enter_context(ctx.Pool(1 if others else args.workers,
-                                                    peers.oss_worker_init, maxtasksperchild=1))
-                pending.append(pool.imap_unordered(_run, oss))
-            for i, run in enumerate(_common.interleave(pending)):
-                report["runs"].append(run)
-                _common.save(report, args.out)
-                z = " ".join(f"z@{k} {v['z']:.2f}" for k, v in run["at"].items())
-                print(f"[{i + 1}/{len(jobs)} {time.time() - began:.0f} s] {run['problem']} "
-                      f"{run['optimizer']} seed {run['seed']}: {z}", flush=True)
+        # Plain OSS beside the others gets one process; alone, all the workers.
+        oss_workers = args.workers if all(o == "oss" for _, o, _ in jobs) else 1
+        for i, run in enumerate(peers.in_pools(_run, full, args.workers, oss_workers)):
+            report["runs"].append(run)
+            _common.save(report, args.out)
+            z = " ".join(f"z@{k} {v['z']:.2f}" for k, v in run["at"].items())
+            print(f"[{i + 1}/{len(jobs)} {time.time() - began:.0f} s] {run['problem']} "
+                  f"{run['optimizer']} seed {run['seed']}: {z}", flush=True)
     finally:
         if server is not None:
             server.stop()
@@ -365,6 +350,11 @@ def best_case(runs: list[Run], missing: Iterable[str], family: str | None = None
     return {"missing": missing, "possible": possible["all"], "targets": possible}
 
 
+def cannot_hold(bound: dict[str, Any]) -> list[str]:
+    """The targets a ``best_case`` bound says no filling of the missing problems can meet."""
+    return [name for name, could in bound["targets"].items() if not could and name != "all"]
+
+
 def verdict_table(result: dict[str, Any]) -> str:
     """One row per peer and trial count: problems, median D, regret ratio, Wilcoxon p."""
     rows = []
@@ -388,7 +378,7 @@ def reading(result: dict[str, Any], bound: dict[str, Any] | None = None) -> str:
     unmet = [name for name, met in target_reads(result).items() if not met]
     if bound is None:
         return f"not met: {', '.join(unmet)}"
-    cannot = [name for name, could in bound["targets"].items() if not could and name != "all"]
+    cannot = cannot_hold(bound)
     text = f"not met: {', '.join(cannot)}, whatever {', '.join(bound['missing'])} give (not run)"
     also = [name for name in unmet if name not in cannot]
     return text + (f"; also unmet without them: {', '.join(also)}" if also else "")
@@ -413,7 +403,7 @@ def verdict_summary(result: dict[str, Any], bound: dict[str, Any] | None = None
     if tests:
         lines.append("Mean ranks: " + "; ".join(tests) + ".")
     if bound is not None:
-        cannot = [name for name, could in bound["targets"].items() if not could and name != "all"]
+        cannot = cannot_hold(bound)
         lines.append(f"Read without {', '.join(bound['missing'])} (protocol amendment): with them "
                      "filled in as favourably to ours as anything can be, these targets still "
                      f"fail: {', '.join(cannot)}.")

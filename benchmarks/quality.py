@@ -22,8 +22,6 @@ and writes the raw curves as JSON (after every run, so a long run leaves what it
 from __future__ import annotations
 
 import argparse
-import itertools
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -209,26 +207,15 @@ def main() -> None:
     jobs.sort(key=lambda j: -_COST.get(j[1], 1) * (3 if j[0].startswith("mlp") else 1))
     report: dict[str, Any] = {"machine": _common.machine(), "args": vars(args), "runs": []}
     started = time.time()
-    ctx = mp.get_context("spawn")
-    oss_jobs = [j for j in jobs if j[1] == "oss"]
-    other_jobs = [j for j in jobs if j[1] != "oss"]
     try:
-        # A fresh process for every plain-OSS run: OSS traces and compiles its GP programs
-        # again for every suggestion and keeps them, and a process doing so reaches Linux's
-        # default limit of 65,530 memory maps within about four 30-trial runs (LLVM then fails
-        # with "Cannot allocate memory" and the pool's worker dies, losing its run).
-        with ctx.Pool(args.workers) as pool, ctx.Pool(1, peers.oss_worker_init,
-                                                      maxtasksperchild=1) as oss_pool:
-            pending = [oss_pool.imap_unordered(_run, oss_jobs),
-                       pool.imap_unordered(_run, other_jobs)]
-            results = itertools.chain(*pending) if not oss_jobs else _common.interleave(pending)
-            for i, result in enumerate(results):
-                report["runs"].append(result)
-                report["wall_seconds"] = time.time() - started
-                _common.save(report, args.out)
-                print(f"[{i + 1}/{len(jobs)} {time.time() - started:.0f} s] {result['task']} "
-                      f"{result['peer']} seed {result['seed']}: best {result['curve'][-1]:.4g}",
-                      flush=True)
+        # Plain OSS in one process of its own beside the others (lib/peers.in_pools).
+        for i, result in enumerate(peers.in_pools(_run, jobs, args.workers, 1)):
+            report["runs"].append(result)
+            report["wall_seconds"] = time.time() - started
+            _common.save(report, args.out)
+            print(f"[{i + 1}/{len(jobs)} {time.time() - started:.0f} s] {result['task']} "
+                  f"{result['peer']} seed {result['seed']}: best {result['curve'][-1]:.4g}",
+                  flush=True)
     finally:
         if server is not None:
             server.stop()

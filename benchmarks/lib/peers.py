@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import multiprocessing as mp
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
+from lib import _common
 from lib._common import PARENT
 
 PEERS = ("vizier", "vizier-random", "oss", "optuna-tpe", "optuna-tpe-independent", "kt-random",
@@ -80,6 +83,29 @@ def oss_worker_init() -> None:
     so Keras, needed only for KerasTuner's HyperParameters there, loads JAX instead. Such a
     process runs the test functions only, never a Keras task."""
     os.environ["KERAS_BACKEND"] = "jax"
+
+
+def in_pools(target: Callable[[tuple[Any, ...]], Any], jobs: Sequence[tuple[Any, ...]],
+             workers: int, oss_workers: int) -> Iterator[Any]:
+    """``target(job)`` for each job, results as they come, in spawned processes: ``workers``
+    for the jobs whose peer (``job[1]``) is not plain OSS; ``oss_workers`` for those of plain
+    OSS, a fresh process per run, set up by ``oss_worker_init``. A fresh process, because OSS
+    traces and compiles its GP programs again for every suggestion and keeps them: a process
+    doing so reaches Linux's default limit of 65,530 memory maps within about four 30-trial
+    runs (LLVM then fails with "Cannot allocate memory" and the worker dies, losing its run)."""
+    ctx = mp.get_context("spawn")
+    oss = [job for job in jobs if job[1] == "oss"]
+    others = [job for job in jobs if job[1] != "oss"]
+    with contextlib.ExitStack() as pools:
+        pending = []
+        if others:
+            pool = pools.enter_context(ctx.Pool(workers))
+            pending.append(pool.imap_unordered(target, others))
+        if oss:
+            pool = pools.enter_context(ctx.Pool(oss_workers, oss_worker_init,
+                                                maxtasksperchild=1))
+            pending.append(pool.imap_unordered(target, oss))
+        yield from _common.interleave(pending)
 
 
 def use_oss_in_process() -> None:
